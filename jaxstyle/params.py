@@ -30,10 +30,15 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict:
     return tree
 
 
+def flat_params(model: nnx.Module) -> dict[str, np.ndarray]:
+    """Every ``nnx.Param`` of ``model`` as ``{"decoder/convs/0/conv/kernel": array, ...}``."""
+    return _flatten(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+
+
 def save_params(model: nnx.Module, path: str | os.PathLike, *, overwrite: bool = False,
                 dtype: np.dtype | None = None) -> pathlib.Path:
     """Write every ``nnx.Param`` of ``model`` to ``path`` (``.npz``), optionally cast (e.g. ``np.float16``)."""
-    flat = _flatten(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+    flat = flat_params(model)
     if dtype is not None:
         flat = {k: v.astype(dtype) for k, v in flat.items()}
     with atomic_path(path, overwrite=overwrite, error=ValueError) as tmp:
@@ -57,7 +62,7 @@ def load_params(model: nnx.Module, path: str | os.PathLike, *, strict: bool = Tr
     except Exception as e:
         raise ValueError(f"{path}: not a parameter .npz ({e})") from None
     state = nnx.state(model, nnx.Param)
-    want = _flatten(nnx.to_pure_dict(state))
+    want = flat_params(model)
     missing = sorted(set(want) - set(flat))
     unexpected = sorted(set(flat) - set(want))
     shapes = [f"{k}: file {flat[k].shape} vs model {want[k].shape}" for k in sorted(set(want) & set(flat))

