@@ -1,4 +1,4 @@
-"""Inference weights as flat ``.npz`` files (``"decoder/convs/0/conv/kernel"`` keys), read with NumPy only."""
+"""Inference weights as flat ``.npz`` files (``"decoder/convs/0/kernel"`` keys), read with NumPy only."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict:
 
 
 def flat_params(model: nnx.Module) -> dict[str, np.ndarray]:
-    """Every ``nnx.Param`` of ``model`` as ``{"decoder/convs/0/conv/kernel": array, ...}``."""
+    """Every ``nnx.Param`` of ``model`` as ``{"decoder/convs/0/kernel": array, ...}``."""
     return _flatten(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
 
 

@@ -54,3 +54,19 @@ def test_pad_to_multiple_reflects_and_reports_size():
     assert y.shape == (1, 16, 16, 1) and (h, w) == (10, 13)
     np.testing.assert_array_equal(y[:, :10, :13], x)
     np.testing.assert_array_equal(y[:, 10, :13], x[:, 8])  # reflection about the last row
+
+
+@pytest.mark.parametrize("padding, np_mode", [("reflect", "reflect"), ("zeros", "constant")])
+def test_conv3x3_equals_explicitly_padded_valid_conv(padding, np_mode):
+    import jax
+
+    from jaxstyle.ops.conv import conv3x3
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 7, 9, 4)).astype(np.float32)
+    k = rng.normal(size=(3, 3, 4, 5)).astype(np.float32)
+    ref = jax.lax.conv_general_dilated(np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode=np_mode), k, (1, 1),
+                                       "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"), precision="highest")
+    out = conv3x3(jnp.asarray(x), jnp.asarray(k), padding=padding, precision="highest")
+    assert out.shape == (2, 7, 9, 5)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)

@@ -6,22 +6,28 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxstyle.ops.conv import conv3x3
 from jaxstyle.ops.resize import upsample2x
 
 
 class ReflectConv(nnx.Module):
     """3x3 convolution with reflection padding (PyTorch ``ReflectionPad2d(1)`` + ``Conv2d(3)``).
 
-    ``[B, H, W, in_features] -> [B, H, W, out_features]``.
+    ``[B, H, W, in_features] -> [B, H, W, out_features]``; LeCun-normal kernel, zero bias (as ``nnx.Conv``).
     """
 
     def __init__(self, in_features: int, out_features: int, *, rngs: nnx.Rngs, dtype: jnp.dtype | None = None,
                  param_dtype: jnp.dtype = jnp.float32):
-        self.conv = nnx.Conv(in_features, out_features, kernel_size=(3, 3), padding="VALID", dtype=dtype,
-                             param_dtype=param_dtype, rngs=rngs)
+        init = nnx.initializers.lecun_normal()
+        self.kernel = nnx.Param(init(rngs.params(), (3, 3, in_features, out_features), param_dtype))
+        self.bias = nnx.Param(jnp.zeros((out_features,), param_dtype))
+        self.dtype = dtype
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return self.conv(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect"))
+        k, b = self.kernel[...], self.bias[...]
+        if self.dtype is not None:
+            x, k, b = x.astype(self.dtype), k.astype(self.dtype), b.astype(self.dtype)
+        return conv3x3(x, k) + b
 
 
 class MirrorDecoder(nnx.Module):

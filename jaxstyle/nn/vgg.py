@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jaxstyle.ops.conv import conv3x3
 from jaxstyle.weights.store import VGG19_CONVS, load_vgg_npz
 
 RELU_LAYERS: tuple[str, ...] = tuple(n.replace("conv", "relu") for n in VGG19_CONVS)
@@ -83,10 +84,7 @@ class VGG19(nnx.Module):
         k, b = self._get(f"{name}_kernel"), self._get(f"{name}_bias")
         if self.dtype is not None:
             k, b = k.astype(self.dtype), b.astype(self.dtype)
-        pad = ((0, 0), (1, 1), (1, 1), (0, 0))
-        x = jnp.pad(x, pad, mode="reflect" if self.padding == "reflect" else "constant")
-        y = jax.lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                         precision=self.precision)
+        y = conv3x3(x, k, padding=self.padding, precision=self.precision)
         return jax.nn.relu(y + b)
 
     def _pool(self, x: jax.Array) -> jax.Array:
