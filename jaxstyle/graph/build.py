@@ -1,0 +1,211 @@
+"""Edge building: exact top-k neighbours by patch similarity, computed in row blocks (pure, jittable).
+
+Similarities between node vectors ``x`` (content) and ``y`` (candidates), each of length ``D = C·p²``:
+
+* ``"ncc"`` (default): normalised cross-correlation. Each vector is centred by its own mean over its D entries;
+  ``NCC = <x̃, ỹ> / ((|x̃| + eps)(|ỹ| + eps))``, ``eps = 1e-8``, in [−1, 1];
+* ``"cosine"``: the same without centring (Style-Swap's measure);
+* ``"euclidean"``: ``−|x − y|²``.
+
+Content patches are cut block by block (a strip of node rows at a time) and the ``[block, N_s]`` score block is
+reduced to its top-k at once, so memory holds one block, never the full ``N_c × N_s`` matrix.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxstyle.ops.patches import _extract, check_patch_grid, feat2patch, pad_for_patches
+
+SIMILARITIES = ("ncc", "cosine", "euclidean")
+EPS = 1e-8
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def _check(similarity: str, k: int, n_candidates: int, block_size: int) -> None:
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity={similarity!r}: choose one of {', '.join(SIMILARITIES)}")
+    if not 1 <= k <= n_candidates:
+        raise ValueError(f"k={k}: must be between 1 and the number of candidate nodes ({n_candidates})")
+    if block_size < 1:
+        raise ValueError(f"block_size={block_size}: must be >= 1")
+
+
+def prepare(x: jax.Array, similarity: str) -> tuple[jax.Array, jax.Array | None]:
+    """Normalise node vectors ``[..., D]`` for ``similarity``; returns ``(vectors, squared_norms or None)``."""
+    x = x.astype(jnp.float32)
+    if similarity == "euclidean":
+        return x, jnp.sum(x * x, axis=-1)
+    if similarity == "ncc":
+        x = x - jnp.mean(x, axis=-1, keepdims=True)
+    return x / (jnp.linalg.norm(x, axis=-1, keepdims=True) + EPS), None
+
+
+def scores(xq: jax.Array, xc: jax.Array, similarity: str, *, precision=_HIGHEST) -> jax.Array:
+    """``[B, M, D] × [B, N, D] -> [B, M, N]`` similarities of raw node vectors (brute force; small inputs)."""
+    (q, qn), (c, cn) = prepare(xq, similarity), prepare(xc, similarity)
+    s = jnp.einsum("bmd,bnd->bmn", q, c, precision=precision)
+    return 2 * s - qn[..., None] - cn[:, None, :] if similarity == "euclidean" else s
+
+
+def knn_from_nodes(content_feat: jax.Array, candidates: jax.Array, *, k: int, patch_size: int = 5, stride: int = 1,
+                   similarity: str = "ncc", block_size: int = 1024, exclude_self: bool = False,
+                   padding: str = "reflect", precision=_HIGHEST) -> tuple[jax.Array, jax.Array]:
+    """Top-k candidate nodes for every content node, content patches cut block by block.
+
+    Args:
+      content_feat: ``[B, h, w, C]``; its nodes are the ``p×p`` windows at ``stride`` (see ``ops.patches``).
+      candidates: ``[B, N, C·p²]`` candidate node vectors (e.g. style patches, possibly scale-mixed).
+      k: neighbours per content node (static).
+      exclude_self: candidates are the content's own nodes (same stride): never pick node ``i`` for node ``i``.
+      block_size: content nodes per block (rounded to whole rows of the node grid).
+
+    Returns:
+      ``(idx [B, N_c, k] int32, score [B, N_c, k] float32)``, scores sorted descending.
+    """
+    b, h, w, c = content_feat.shape
+    n = candidates.shape[1]
+    _check(similarity, k, n - int(exclude_self), block_size)
+    check_patch_grid((h, w), patch_size, 1, padding, "content feature map")
+    if candidates.shape[-1] != c * patch_size * patch_size:
+        raise ValueError(f"candidate vectors have size {candidates.shape[-1]}, expected C·p² = "
+                         f"{c * patch_size * patch_size}")
+    hn, wn = -(-h // stride), -(-w // stride)
+    rows = max(1, min(hn, block_size // wn))
+    n_blocks = -(-hn // rows)
+    cand, cand_sq = prepare(candidates, similarity)
+    padded = pad_for_patches(content_feat.astype(jnp.float32), patch_size, 1, padding)
+    strip_h = (rows - 1) * stride + patch_size
+    extra = (n_blocks * rows - 1) * stride + patch_size - padded.shape[1]
+    if extra > 0:  # rows of the last block past the grid: computed, then dropped
+        padded = jnp.pad(padded, ((0, 0), (0, extra), (0, 0), (0, 0)))
+
+    def block(i):
+        strip = jax.lax.dynamic_slice_in_dim(padded, i * rows * stride, strip_h, axis=1)
+        q = _extract(strip, patch_size, stride, 1)[:, :, :wn].reshape(b, rows * wn, -1)
+        q, q_sq = prepare(q, similarity)
+        s = jnp.einsum("bmd,bnd->bmn", q, cand, precision=precision)
+        if similarity == "euclidean":
+            s = 2 * s - q_sq[..., None] - cand_sq[:, None, :]
+        if exclude_self:
+            own = i * rows * wn + jnp.arange(rows * wn)
+            s = jnp.where(own[:, None] == jnp.arange(n)[None, :], -jnp.inf, s)
+        return jax.lax.top_k(s, k)
+
+    vals, idx = jax.lax.map(block, jnp.arange(n_blocks))  # [n_blocks, B, rows·wn, k]
+    vals = jnp.moveaxis(vals, 0, 1).reshape(b, -1, k)[:, : hn * wn]
+    idx = jnp.moveaxis(idx, 0, 1).reshape(b, -1, k)[:, : hn * wn]
+    return idx.astype(jnp.int32), vals
+
+
+def knn_edges(content_feat: jax.Array, style_feat: jax.Array, *, k: int, patch_size: int = 5, stride: int = 1,
+              similarity: str = "ncc", block_size: int = 1024, padding: str = "reflect",
+              precision=_HIGHEST) -> tuple[jax.Array, jax.Array]:
+    """Style→content edges: the k most similar style patches of every content patch.
+
+    Args:
+      content_feat: ``[B, h, w, C]``; content nodes at ``stride``.
+      style_feat: ``[B, hs, ws, C]``; style nodes at every location (stride 1).
+      k: edges per content node (static; ``1 <= k <= hs·ws``).
+
+    Returns:
+      ``(idx [B, N_c, k] int32 style-node ids, score [B, N_c, k] float32)``, scores sorted descending.
+    """
+    if content_feat.shape[0] != style_feat.shape[0] or content_feat.shape[-1] != style_feat.shape[-1]:
+        raise ValueError(f"content {tuple(content_feat.shape)} and style {tuple(style_feat.shape)} features must "
+                         "share batch size and channels")
+    _check(similarity, k, style_feat.shape[1] * style_feat.shape[2], block_size)
+    check_patch_grid(style_feat.shape[1:3], patch_size, 1, padding, "style feature map")
+    nodes = feat2patch(style_feat, patch_size, padding=padding)
+    return knn_from_nodes(content_feat, nodes, k=k, patch_size=patch_size, stride=stride, similarity=similarity,
+                          block_size=block_size, padding=padding, precision=precision)
+
+
+def content_knn_edges(content_feat: jax.Array, *, k: int, patch_size: int = 5, stride: int = 1,
+                      similarity: str = "ncc", block_size: int = 1024, padding: str = "reflect",
+                      precision=_HIGHEST) -> tuple[jax.Array, jax.Array]:
+    """Content↔content edges: each content node's k most similar other content nodes (self excluded).
+
+    Returns ``(idx [B, N_c, k], score [B, N_c, k])`` like :func:`knn_edges`.
+    """
+    nodes = feat2patch(content_feat, patch_size, stride=stride, padding=padding)
+    return knn_from_nodes(content_feat, nodes, k=k, patch_size=patch_size, stride=stride, similarity=similarity,
+                          block_size=block_size, exclude_self=True, padding=padding, precision=precision)
+
+
+_SPATIAL = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def spatial_edges(content_feat: jax.Array, *, k: int = 8, patch_size: int = 5, similarity: str = "ncc",
+                  padding: str = "reflect") -> tuple[jax.Array, jax.Array]:
+    """Content↔content edges to the grid neighbours (4-neighbourhood first, then diagonals; ``k <= 8``).
+
+    Neighbours off the grid are reflected back inside it. The score of each edge is the patch similarity of the
+    pair, computed window offset by window offset, so memory stays ``O(N·C)`` at any size.
+
+    Returns ``(idx [B, N_c, k], score [B, N_c, k])`` (not sorted by score).
+    """
+    if not 1 <= k <= 8:
+        raise ValueError(f"k={k}: spatial content edges take 1..8 grid neighbours")
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity={similarity!r}: choose one of {', '.join(SIMILARITIES)}")
+    b, h, w, c = content_feat.shape
+    check_patch_grid((h, w), patch_size, 1, padding, "content feature map")
+    if min(h, w) < 2:
+        raise ValueError(f"spatial edges need a feature map of at least 2x2, got {h}x{w}")
+    ys, xs = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
+
+    def reflect(v, n):
+        v = jnp.abs(v)
+        return jnp.where(v > n - 1, 2 * (n - 1) - v, v)
+
+    ny = jnp.stack([reflect(ys + dy, h) for dy, _ in _SPATIAL[:k]], -1).reshape(-1, k)
+    nx = jnp.stack([reflect(xs + dx, w) for _, dx in _SPATIAL[:k]], -1).reshape(-1, k)
+    idx = (ny * w + nx).astype(jnp.int32)
+    return jnp.broadcast_to(idx, (b, h * w, k)), pair_scores(content_feat, idx, patch_size=patch_size,
+                                                             similarity=similarity, padding=padding)
+
+
+def pair_scores(feat: jax.Array, idx: jax.Array, *, patch_size: int = 5, similarity: str = "ncc",
+                padding: str = "reflect") -> jax.Array:
+    """Similarity between node ``i`` and nodes ``idx[i, t]`` of the same map, without materialising patches.
+
+    Args:
+      feat: ``[B, h, w, C]`` (nodes at stride 1).
+      idx: ``[N, t]`` or ``[B, N, t]`` node ids.
+
+    Returns:
+      ``[B, N, t]`` float32.
+    """
+    b, h, w, c = feat.shape
+    idx = jnp.broadcast_to(idx, (b, h * w, idx.shape[-1]))
+    r = patch_size // 2
+    padded = pad_for_patches(feat.astype(jnp.float32), patch_size, 1, padding)
+    wp = w + 2 * r
+    flat = padded.reshape(b, -1, c)
+    base = (jnp.arange(h)[:, None] * wp + jnp.arange(w)[None, :]).reshape(-1)  # top-left of node i's window
+    nbase = jnp.take(base, idx)  # [B, N, t]
+    d = c * patch_size * patch_size
+
+    def offset(o, acc):
+        dot, s_i, s_j, q_i, q_j = acc
+        oo = (o // patch_size) * wp + o % patch_size
+        fi = jnp.take_along_axis(flat, (base + oo)[None, :, None], axis=1)  # [B, N, C]
+        fj = jax.vmap(lambda f, ix: f[ix])(flat, nbase + oo)  # [B, N, t, C]
+        return (dot + jnp.einsum("bnc,bntc->bnt", fi, fj, precision=_HIGHEST), s_i + fi.sum(-1),
+                s_j + fj.sum(-1), q_i + (fi * fi).sum(-1), q_j + (fj * fj).sum(-1))
+
+    z_n, z_t = jnp.zeros((b, h * w), jnp.float32), jnp.zeros(idx.shape, jnp.float32)
+    dot, s_i, s_j, q_i, q_j = jax.lax.fori_loop(0, patch_size * patch_size, offset, (z_t, z_n, z_t, z_n, z_t))
+    if similarity == "euclidean":
+        return 2 * dot - q_i[..., None] - q_j
+    if similarity == "ncc":  # centre: <x̃,ỹ> = <x,y> − Σx Σy / D ; |x̃|² = |x|² − (Σx)² / D
+        dot = dot - s_i[..., None] * s_j / d
+        q_i, q_j = q_i - s_i ** 2 / d, q_j - s_j ** 2 / d
+    norm_i, norm_j = jnp.sqrt(jnp.maximum(q_i, 0.0)), jnp.sqrt(jnp.maximum(q_j, 0.0))
+    return dot / ((norm_i[..., None] + EPS) * (norm_j + EPS))
+
+
+__all__ = ["SIMILARITIES", "knn_edges", "knn_from_nodes", "content_knn_edges", "spatial_edges", "pair_scores",
+           "scores", "prepare"]

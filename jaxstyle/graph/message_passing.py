@@ -1,0 +1,421 @@
+"""Heterogeneous message passing over the patch graph (spec §5–§6): layer A (style → content), layer B
+(content ↔ content, with self-loops), then Patch2Feat.
+
+Two implementations of the same layers, which agree (tests):
+
+* :func:`propagate_fast` — the hot path. It takes the GraphsTuples built by :mod:`jaxstyle.graph.graphs` and uses
+  their layout (receivers sorted, exactly k edges each, nodes in row-major grid order) to work on ``[N_c, k]``
+  index arrays and on feature *maps*: patch vectors are never materialised. Attention logits of whole patches are
+  p×p convolutions of the projected maps; messages are accumulated window offset by window offset (p² gathers of
+  C-vectors per edge) and folded onto the output canvas by shifted adds, so memory is ``O(N·C)``, never
+  ``O(N·k·C·p²)``.
+* :func:`propagate_general` — written with jraph segment ops over explicit ``senders``/``receivers`` and
+  materialised patch vectors (``nodes["patches"]``); it handles any graph (variable degree, any order).
+
+Aggregators (``aggregator=``): ``gat`` (default: GAT additive attention plus a learnable NCC edge term), ``gcn``,
+``gin``, ``edgeconv``, ``sage`` (the paper's ablation), and the parameter-free baselines ``mean_topk`` (uniform
+average of the k neighbours) and ``hard_nn`` (the best neighbour only; layer B then averages uniformly).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxstyle.graph import jraph_compat as jc
+from jaxstyle.ops.patches import feat2patch, patch2feat
+
+AGGREGATORS = ("gat", "gcn", "gin", "edgeconv", "sage", "mean_topk", "hard_nn")
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+class GraphLayer(nnx.Module):
+    """Parameters of one relation (layer A: style→content, or layer B: content↔content).
+
+    Linear maps act per position inside a patch (a 1×1 conv before Feat2Patch), so each is ``C×C``, not ``D×D``.
+    Initialisation makes the untrained layer a soft Style-Swap: identity projections, attention vectors
+    ``~ N(0, att_std²)`` and NCC bias ``γ = gamma_init`` per head.
+    """
+
+    def __init__(self, channels: int, patch_size: int, heads: int, aggregator: str = "gat", *, rngs: nnx.Rngs,
+                 gamma_init: float = 10.0, att_std: float = 0.01, ncc_edge_bias: bool = True,
+                 leaky_slope: float = 0.2, tied: bool = False):
+        if aggregator not in AGGREGATORS:
+            raise ValueError(f"aggregator={aggregator!r}: choose one of {', '.join(AGGREGATORS)}")
+        if channels % heads:
+            raise ValueError(f"heads={heads} must divide the feature channels ({channels})")
+        self.aggregator, self.heads, self.patch_size = aggregator, heads, patch_size
+        self.ncc_edge_bias, self.leaky_slope, self.tied = ncc_edge_bias, leaky_slope, tied
+        eye = jnp.eye(channels, dtype=jnp.float32)
+        p2 = patch_size * patch_size
+        if aggregator in ("mean_topk", "hard_nn"):
+            return
+        self.proj_s = nnx.Param(eye)
+        if aggregator == "gat":
+            if not tied:
+                self.proj_q = nnx.Param(eye)
+            self.att_q = nnx.Param(att_std * jax.random.normal(rngs.params(), (p2, channels)))
+            self.att_s = nnx.Param(att_std * jax.random.normal(rngs.params(), (p2, channels)))
+            self.gamma = nnx.Param(jnp.full((heads,), gamma_init, jnp.float32))
+        if aggregator == "sage":
+            self.self_w = nnx.Param(jnp.zeros((channels, channels), jnp.float32))
+        if aggregator == "gin":
+            self.self_w = nnx.Param(eye)
+            self.eps = nnx.Param(jnp.zeros((), jnp.float32))
+        if aggregator in ("gin", "edgeconv"):
+            w1 = jnp.concatenate([eye, eye], 0) if aggregator == "edgeconv" else eye  # [x_i, v_j − x_i] -> v_j
+            self.mlp_w1, self.mlp_b1 = nnx.Param(w1), nnx.Param(jnp.zeros((channels,), jnp.float32))
+            self.mlp_w2, self.mlp_b2 = nnx.Param(eye), nnx.Param(jnp.zeros((channels,), jnp.float32))
+
+    # -- pieces shared by both implementations ------------------------------------------------------------------
+    def project_s(self, x: jax.Array) -> jax.Array:
+        return x if self.aggregator in ("mean_topk", "hard_nn") else x @ self.proj_s[...]
+
+    def project_q(self, x: jax.Array) -> jax.Array:
+        return x @ (self.proj_s if self.tied else self.proj_q)[...]
+
+    def att_vectors(self) -> tuple[jax.Array, jax.Array]:
+        return self.att_q[...], self.att_s[...]
+
+    def logits(self, q_term: jax.Array, s_term: jax.Array, ncc: jax.Array) -> jax.Array:
+        """``LeakyReLU(q + s + γ·NCC)`` per edge and head; all inputs broadcast to ``[..., H]``."""
+        e = q_term + s_term
+        if self.ncc_edge_bias:
+            e = e + self.gamma[...] * ncc[..., None]
+        return jax.nn.leaky_relu(e, self.leaky_slope)
+
+    def mlp(self, x: jax.Array) -> jax.Array:
+        return jax.nn.relu(x @ self.mlp_w1[...] + self.mlp_b1[...]) @ self.mlp_w2[...] + self.mlp_b2[...]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Edge reductions: dense [N, k] layout vs. jraph segments.
+
+
+class _Dense:
+    """Edges as ``[N, k, ...]`` (receiver-sorted, exactly k per receiver)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def to_edges(self, x):  # receiver value per edge
+        return x[:, None]
+
+    def sum(self, v):
+        return v.sum(axis=1)
+
+    def max(self, v):
+        return v.max(axis=1)
+
+    def softmax(self, e):
+        return jax.nn.softmax(e, axis=1)
+
+    def degree(self, like):
+        return jnp.full(like.shape[:2], like.shape[1], jnp.float32)
+
+
+class _Segment:
+    """Edges as flat ``[E, ...]`` arrays with explicit receivers (any graph)."""
+
+    def __init__(self, receivers: jax.Array, n: int):
+        self.r, self.n = receivers, n
+
+    def to_edges(self, x):
+        return x[self.r]
+
+    def sum(self, v):
+        return jc.segment_sum(v, self.r, self.n)
+
+    def max(self, v):
+        return jc.segment_max(v, self.r, self.n)
+
+    def softmax(self, e):
+        return jc.segment_softmax(e, self.r, self.n)
+
+    def degree(self, like):
+        return jc.segment_sum(jnp.ones(like.shape[:1], jnp.float32), self.r, self.n)[self.r]
+
+
+def _weigh(w: jax.Array, v: jax.Array, heads: int) -> jax.Array:
+    """Per-head edge weights ``w [..., H]`` times values ``v [..., P, C]`` (head h scales channel block h)."""
+    shape = v.shape
+    v = v.reshape(*shape[:-1], heads, shape[-1] // heads)
+    return (v * w[..., None, :, None]).reshape(shape)
+
+
+def _edge_weights(layer: GraphLayer, ops, recv_q, send_s, ncc, send_deg, best_first) -> jax.Array | None:
+    """Per-edge, per-head weights for the weighted-sum aggregators (``None`` for sage/gin/edgeconv)."""
+    agg = layer.aggregator
+    if agg == "gat":
+        return ops.softmax(layer.logits(recv_q, send_s, ncc))
+    if agg == "mean_topk":
+        return jnp.broadcast_to((1.0 / ops.degree(ncc))[..., None], (*ncc.shape, layer.heads))
+    if agg == "hard_nn":
+        return jnp.broadcast_to(best_first[..., None], (*ncc.shape, layer.heads)).astype(jnp.float32)
+    if agg == "gcn":
+        w = jax.lax.rsqrt(ops.degree(ncc) * send_deg)
+        return jnp.broadcast_to(w[..., None], (*ncc.shape, layer.heads))
+    return None
+
+
+def _combine(layer: GraphLayer, ops, w, values, x_self) -> jax.Array:
+    """Aggregate edge values ``[E.., P, C]`` into receivers; ``x_self [N, P, C]`` is the receiver's own patch."""
+    agg = layer.aggregator
+    if w is not None:
+        return ops.sum(_weigh(w, values, layer.heads))
+    if agg == "sage":
+        deg = ops.degree(values[..., 0, 0])
+        return x_self @ layer.self_w[...] + ops.sum(values / deg[..., None, None])
+    if agg == "gin":
+        return layer.mlp((1.0 + layer.eps[...]) * (x_self @ layer.self_w[...]) + ops.sum(values))
+    xe = jnp.broadcast_to(ops.to_edges(x_self), values.shape)  # edgeconv
+    return ops.max(layer.mlp(jnp.concatenate([xe, values - xe], axis=-1)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fast path.
+
+
+def _fold_counts(h: int, w: int, p: int) -> np.ndarray:
+    r = p // 2
+
+    def count(n):
+        u = np.arange(n)[:, None] - (np.arange(p) - r)[None, :]
+        return ((u >= 0) & (u < n)).sum(1)
+
+    return (count(h)[:, None] * count(w)[None, :]).astype(np.float32)[..., None]
+
+
+def _head_conv(x: jax.Array, att: jax.Array, p: int, heads: int, dilation: int = 1) -> jax.Array:
+    """Per-head dot of ``att [p², C]`` with every p×p window (taps ``dilation`` apart) of ``x [h, w, C]`` → [h, w, H].
+
+    Windows are reflect-padded like the nodes, so this equals ``att·patch`` for every node.
+    """
+    c = x.shape[-1]
+    r = (p // 2) * dilation
+    k = att.reshape(p, p, heads, c // heads).transpose(0, 1, 3, 2)  # [p, p, C_h, H]
+    xp = jnp.pad(x, ((r, r), (r, r), (0, 0)), mode="reflect")[None]
+    return jax.lax.conv_general_dilated(xp, k, (1, 1), "VALID", rhs_dilation=(dilation, dilation),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=heads,
+                                        precision=_HIGHEST)[0]
+
+
+def _chunked(fn: Callable[[jax.Array], jax.Array], n: int, chunk: int) -> jax.Array:
+    """``fn(ids)`` for node ids ``0..n-1`` in chunks of ``chunk`` (bounds memory), concatenated → ``[n, ...]``."""
+    if n <= chunk:
+        return fn(jnp.arange(n))
+    n_chunks = -(-n // chunk)
+    ids = jnp.minimum(jnp.arange(n_chunks * chunk), n - 1).reshape(n_chunks, chunk)
+    out = jax.lax.map(fn, ids)
+    return out.reshape(n_chunks * chunk, *out.shape[2:])[:n]
+
+
+def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi, idx, ncc, cidx, cncc, *,
+                 p: int, scales: Sequence[int], chunk: int) -> jax.Array:
+    """One example. fc [h,w,C]; s_maps [S,hs,ws,C]; pi [Ns,S]; idx/ncc [Nc,k]; cidx/cncc [Nc,kc] → F_agg [h,w,C]."""
+    h, w, c = fc.shape
+    hs, ws = s_maps.shape[1:3]
+    nc, k = idx.shape
+    r, heads, hp = p // 2, layer_a.heads, h + 2 * (p // 2)
+    wcp = w + 2 * r
+    ys, xs = jnp.divmod(jnp.arange(nc), w)
+    ys_s, xs_s = jnp.divmod(jnp.arange(hs * ws), ws)
+
+    # Layer A values: projected style map per scale, reflect-padded by r·σ and flattened.
+    z_flat, z_base, z_width = [], [], []
+    for si, s in enumerate(scales):
+        z = layer_a.project_s(s_maps[si])
+        zp = jnp.pad(z, ((r * s, r * s), (r * s, r * s), (0, 0)), mode="reflect")
+        z_flat.append(zp.reshape(-1, c))
+        z_width.append(ws + 2 * r * s)
+        z_base.append((ys_s + r * s) * z_width[-1] + xs_s + r * s)
+    fc_flat = jnp.pad(fc, ((r, r), (r, r), (0, 0)), mode="reflect").reshape(-1, c)
+    c_base = (ys + r) * wcp + xs + r
+
+    recv_q = send_s = None
+    if layer_a.aggregator == "gat":
+        att_q, att_s = layer_a.att_vectors()
+        recv_q = _head_conv(layer_a.project_q(fc), att_q, p, heads).reshape(nc, 1, heads)
+        send_s = sum(pi[:, si:si + 1] * _head_conv(layer_a.project_s(s_maps[si]), att_s, p, heads, s).reshape(-1, heads)
+                     for si, s in enumerate(scales))[idx]
+    send_deg = None
+    if layer_a.aggregator == "gcn":
+        send_deg = jnp.zeros((hs * ws,), jnp.float32).at[idx.reshape(-1)].add(1.0)[idx]
+    dense = _Dense(nc)
+    w_a = _edge_weights(layer_a, dense, recv_q, send_s, ncc, send_deg, jnp.arange(k)[None, :] == 0)
+    x_self_needed = layer_a.aggregator in ("sage", "gin", "edgeconv")
+
+    def msg_a(o, ids):  # layer-A output of nodes `ids` at window offset o → [len(ids), C]
+        oy, ox = o // p - r, o % p - r
+        j = idx[ids]
+        v = 0.0
+        for si, s in enumerate(scales):
+            v = v + pi[j, si][..., None] * z_flat[si][z_base[si][j] + s * (oy * z_width[si] + ox)]
+        x_self = fc_flat[c_base[ids] + oy * wcp + ox][:, None] if x_self_needed else None
+        wa = None if w_a is None else w_a[ids]
+        return _combine(layer_a, dense, wa, v[:, :, None], x_self)[:, 0]
+
+    def all_a(o):
+        return _chunked(lambda ids: msg_a(o, ids), nc, chunk)
+
+    counts = jnp.asarray(_fold_counts(h, w, p))
+
+    if layer_b is None:
+        def fold_a(o, canvas):
+            return _shift_add(canvas, all_a(o).reshape(h, w, c), o, p)
+
+        canvas = jax.lax.fori_loop(0, p * p, fold_a, jnp.zeros((hp, wcp, c), jnp.float32))
+        return canvas[r:r + h, r:r + w] / counts
+
+    # Layer B over content neighbours + self-loop.
+    nbr = jnp.concatenate([cidx, jnp.arange(nc)[:, None]], axis=1)
+    nbr_ncc = jnp.concatenate([cncc, jnp.ones((nc, 1), cncc.dtype)], axis=1)
+    recv_t = send_t = None
+    if layer_b.aggregator == "gat":
+        bq, bs = layer_b.att_vectors()
+
+        def logit_terms(o, acc):
+            um = layer_b.project_s(all_a(o))  # tied: u = U m for both ends
+            t = um.reshape(nc, heads, c // heads)
+            return (acc[0] + jnp.einsum("nhc,hc->nh", t, bq[o].reshape(heads, -1), precision=_HIGHEST),
+                    acc[1] + jnp.einsum("nhc,hc->nh", t, bs[o].reshape(heads, -1), precision=_HIGHEST))
+
+        zero = jnp.zeros((nc, heads), jnp.float32)
+        t1, t2 = jax.lax.fori_loop(0, p * p, logit_terms, (zero, zero))
+        recv_t, send_t = t1[:, None], t2[nbr]
+    send_deg_b = None
+    if layer_b.aggregator == "gcn":
+        send_deg_b = jnp.zeros((nc,), jnp.float32).at[nbr.reshape(-1)].add(1.0)[nbr]
+    w_b = _edge_weights(layer_b, dense, recv_t, send_t, nbr_ncc, send_deg_b, None)
+
+    def fold_b(o, canvas):
+        ma = all_a(o)
+        um = layer_b.project_s(ma)
+
+        def msg_b(ids):
+            x_self = ma[ids][:, None]
+            wb = None if w_b is None else w_b[ids]
+            return _combine(layer_b, dense, wb, um[nbr[ids]][:, :, None], x_self)[:, 0]
+
+        return _shift_add(canvas, _chunked(msg_b, nc, chunk).reshape(h, w, c), o, p)
+
+    canvas = jax.lax.fori_loop(0, p * p, fold_b, jnp.zeros((hp, wcp, c), jnp.float32))
+    return canvas[r:r + h, r:r + w] / counts
+
+
+def _shift_add(canvas: jax.Array, z: jax.Array, o, p: int) -> jax.Array:
+    """Add node outputs ``z [h, w, C]`` for window offset ``o`` at their covered locations of the padded canvas."""
+    h, w, c = z.shape
+    oy, ox = o // p, o % p
+    cur = jax.lax.dynamic_slice(canvas, (oy, ox, 0), (h, w, c))
+    return jax.lax.dynamic_update_slice(canvas, cur + z, (oy, ox, 0))
+
+
+def propagate_fast(layer_a: GraphLayer, layer_b: GraphLayer | None, style_graph: jc.GraphsTuple,
+                   content_graph: jc.GraphsTuple | None, *, content_hw: tuple[int, int], style_hw: tuple[int, int],
+                   patch_size: int, scales: Sequence[int], chunk: int = 4096) -> jax.Array:
+    """Layer A (+ layer B) + Patch2Feat on batched grid graphs from :func:`jaxstyle.graph.graphs.build_graphs`.
+
+    Args:
+      layer_a, layer_b: the relations' parameters (``layer_b=None``: no content↔content layer).
+      style_graph: batched style→content GraphsTuple (``nodes["feat"] [B, N_c+N_s, C]``, ``nodes["scale_probs"]``,
+        receivers sorted with exactly k edges each).
+      content_graph: batched content↔content GraphsTuple (required when ``layer_b`` is given).
+      content_hw, style_hw: the feature grids (static).
+      chunk: content nodes gathered at once (bounds memory at large sizes).
+
+    Returns:
+      ``F_agg [B, h, w, C]`` float32.
+    """
+    h, w = content_hw
+    hs, ws = style_hw
+    nc, ns = h * w, hs * ws
+    b = style_graph.n_node.shape[0]
+    feat = style_graph.nodes["feat"].astype(jnp.float32)
+    fc = feat[:, :nc].reshape(b, h, w, -1)
+    fs = feat[:, nc:].reshape(b, hs, ws, -1)
+    from jaxstyle.graph.deform import scale_maps
+
+    s_maps = scale_maps(fs, scales)
+    pi = style_graph.nodes["scale_probs"][:, nc:]
+    k = style_graph.receivers.shape[1] // nc
+    idx = (style_graph.senders - nc).reshape(b, nc, k)
+    ncc = style_graph.edges["ncc"].reshape(b, nc, k)
+    if layer_b is not None:
+        kc = content_graph.receivers.shape[1] // nc
+        cidx = content_graph.senders.reshape(b, nc, kc)
+        cncc = content_graph.edges["ncc"].reshape(b, nc, kc)
+    else:
+        cidx = jnp.zeros((b, nc, 0), jnp.int32)
+        cncc = jnp.zeros((b, nc, 0), jnp.float32)
+    fn = lambda *a: _fast_single(layer_a, layer_b, *a, p=patch_size, scales=tuple(scales), chunk=chunk)  # noqa: E731
+    return jax.vmap(fn)(fc, s_maps, pi, idx, ncc, cidx, cncc)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# General path (jraph segment ops, materialised patches, any graph).
+
+
+def _to_pc(patches: jax.Array, p: int) -> jax.Array:
+    """Channel-major node vectors ``[N, C·p²]`` → ``[N, p², C]``."""
+    n, d = patches.shape
+    return patches.reshape(n, d // (p * p), p * p).transpose(0, 2, 1)
+
+
+def node_patches(feat_map: jax.Array, scale_probs: jax.Array, scales: Sequence[int], patch_size: int) -> jax.Array:
+    """Materialised (scale-mixed) node patches ``[N, p², C]`` of one ``[h, w, C]`` map; ``scale_probs [N, S]``."""
+    from jaxstyle.graph.deform import scale_maps
+
+    maps = scale_maps(feat_map[None], scales)[0]
+    out = 0.0
+    for si, s in enumerate(scales):
+        out = out + scale_probs[:, si, None, None] * _to_pc(feat2patch(maps[si][None], patch_size, dilation=s)[0],
+                                                          patch_size)
+    return out
+
+
+def _general_layer(layer: GraphLayer, recv_nodes, send_nodes, senders, receivers, ncc, n_recv: int,
+                   best_first) -> jax.Array:
+    """One relation on explicit edges. recv_nodes [N_r, P, C], send_nodes [N_s, P, C] → [N_r, P, C]."""
+    ops = _Segment(receivers, n_recv)
+    values = layer.project_s(send_nodes)[senders]  # [E, P, C]
+    heads = layer.heads
+    recv_q = send_s = send_deg = None
+    if layer.aggregator == "gat":
+        att_q, att_s = layer.att_vectors()
+        q = (layer.project_q(recv_nodes) * att_q).reshape(*recv_nodes.shape[:2], heads, -1).sum((1, 3))
+        s = (layer.project_s(send_nodes) * att_s).reshape(*send_nodes.shape[:2], heads, -1).sum((1, 3))
+        recv_q, send_s = q[receivers], s[senders]
+    if layer.aggregator == "gcn":
+        send_deg = jc.segment_sum(jnp.ones_like(ncc), senders, send_nodes.shape[0])[senders]
+    w = _edge_weights(layer, ops, recv_q, send_s, ncc, send_deg, best_first)
+    return _combine(layer, ops, w, values, recv_nodes)
+
+
+def propagate_general(layer_a: GraphLayer, layer_b: GraphLayer | None, style_graph: jc.GraphsTuple,
+                      content_graph: jc.GraphsTuple | None, *, content_hw: tuple[int, int],
+                      patch_size: int) -> jax.Array:
+    """The same layers on one unbatched graph with explicit edges and ``nodes["patches"] [N, p², C]``.
+
+    Edges may come in any order and any number per receiver. ``hard_nn`` takes, per receiver, the edge with the
+    highest ``ncc``. Returns ``F_agg [h, w, C]``.
+    """
+    h, w = content_hw
+    nc = h * w
+    patches = style_graph.nodes["patches"].astype(jnp.float32)
+    recv_a = style_graph.receivers
+    ncc_a = style_graph.edges["ncc"]
+    best_a = ncc_a >= jc.segment_max(ncc_a, recv_a, nc)[recv_a]
+    m = _general_layer(layer_a, patches[:nc], patches[nc:], style_graph.senders - nc, recv_a, ncc_a, nc, best_a)
+    if layer_b is not None:
+        self_ids = jnp.arange(nc, dtype=content_graph.senders.dtype)
+        senders = jnp.concatenate([content_graph.senders, self_ids])
+        receivers = jnp.concatenate([content_graph.receivers, self_ids])
+        ncc_b = jnp.concatenate([content_graph.edges["ncc"], jnp.ones((nc,), jnp.float32)])
+        m = _general_layer(layer_b, m, m, senders, receivers, ncc_b, nc, None)
+    c = m.shape[-1]
+    return patch2feat(m.transpose(0, 2, 1).reshape(1, nc, c * patch_size * patch_size), (h, w), patch_size)[0]
