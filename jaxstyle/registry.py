@@ -7,6 +7,7 @@ from types import ModuleType
 
 METHODS: dict[str, str] = {
     "adain": "jaxstyle.models.adain",
+    "gnn": "jaxstyle.models.gnn",
 }
 
 

@@ -55,15 +55,16 @@ def mix_probs(logits: jax.Array, *, mode: str = "soft", tau: float = 1.0, key: j
 class ScalePredictor(nnx.Module):
     """Per-style-location scale logits: ``[F_s ‖ mean(F_c)]`` → conv3×3 → ReLU → conv3×3 → ReLU → 1×1 → ``S``.
 
-    ``[B, hs, ws, C]`` (style) and ``[B, h, w, C]`` (content) → ``[B, hs, ws, S]``. The last layer starts at zero
-    weights and bias ``[b, 0, …]``, so an untrained model prefers σ = 1 (plain patches).
+    ``[B, hs, ws, C]`` (style) and ``[B, h, w, C]`` (content) → ``[B, hs, ws, S]``. The last layer starts with bias
+    ``[b, 0, …]`` and tiny weights (``N(0, head_std²)``), so an untrained model prefers σ = 1 (plain patches) while
+    gradients still reach the conv layers from the first step (exactly zero weights would block them).
     """
 
     def __init__(self, channels: int, num_scales: int, hidden: Sequence[int] = (256, 128), *, init_bias: float = 2.0,
-                 rngs: nnx.Rngs):
+                 head_std: float = 1e-3, rngs: nnx.Rngs):
         self.conv1 = ReflectConv(2 * channels, hidden[0], rngs=rngs)
         self.conv2 = ReflectConv(hidden[0], hidden[1], rngs=rngs)
-        self.head_w = nnx.Param(jnp.zeros((hidden[1], num_scales), jnp.float32))
+        self.head_w = nnx.Param(head_std * jax.random.normal(rngs.params(), (hidden[1], num_scales)))
         self.head_b = nnx.Param(jnp.zeros((num_scales,), jnp.float32).at[0].set(init_bias))
 
     def __call__(self, style_feat: jax.Array, content_feat: jax.Array) -> jax.Array:

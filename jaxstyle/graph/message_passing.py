@@ -102,15 +102,6 @@ class _Dense:
     def __init__(self, n: int):
         self.n = n
 
-    def to_edges(self, x):  # receiver value per edge
-        return x[:, None]
-
-    def sum(self, v):
-        return v.sum(axis=1)
-
-    def max(self, v):
-        return v.max(axis=1)
-
     def softmax(self, e):
         return jax.nn.softmax(e, axis=1)
 
@@ -214,13 +205,42 @@ def _chunked(fn: Callable[[jax.Array], jax.Array], n: int, chunk: int) -> jax.Ar
     return out.reshape(n_chunks * chunk, *out.shape[2:])[:n]
 
 
+def _take(x: jax.Array, ids: jax.Array) -> jax.Array:
+    """Row gather ``x[ids]`` (indices are in bounds by construction; "clip" lets XLA CPU emit a fast copy loop)."""
+    return jnp.take(x, ids, axis=0, mode="clip")
+
+
+def _combine_dense(layer: GraphLayer, w, value: Callable[[int], jax.Array], x_self, k: int) -> jax.Array:
+    """Dense counterpart of :func:`_combine`, one neighbour column at a time (2-D gathers are much faster on CPU).
+
+    ``w [n, k, H]`` or None; ``value(t) -> [n, C]`` is neighbour column t; ``x_self [n, C]``.
+    """
+    agg = layer.aggregator
+    if agg == "edgeconv":
+        out = None
+        for t in range(k):
+            v = value(t)
+            m = layer.mlp(jnp.concatenate([x_self, v - x_self], axis=-1))
+            out = m if out is None else jnp.maximum(out, m)
+        return out
+    acc = 0.0
+    for t in range(k):
+        v = value(t)
+        acc = acc + (v if w is None else v * jnp.repeat(w[:, t], v.shape[-1] // layer.heads, axis=-1))
+    if agg == "sage":
+        return x_self @ layer.self_w[...] + acc / k
+    if agg == "gin":
+        return layer.mlp((1.0 + layer.eps[...]) * (x_self @ layer.self_w[...]) + acc)
+    return acc
+
+
 def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi, idx, ncc, cidx, cncc, *,
                  p: int, scales: Sequence[int], chunk: int) -> jax.Array:
     """One example. fc [h,w,C]; s_maps [S,hs,ws,C]; pi [Ns,S]; idx/ncc [Nc,k]; cidx/cncc [Nc,kc] → F_agg [h,w,C]."""
     h, w, c = fc.shape
     hs, ws = s_maps.shape[1:3]
     nc, k = idx.shape
-    r, heads, hp = p // 2, layer_a.heads, h + 2 * (p // 2)
+    r, heads = p // 2, layer_a.heads
     wcp = w + 2 * r
     ys, xs = jnp.divmod(jnp.arange(nc), w)
     ys_s, xs_s = jnp.divmod(jnp.arange(hs * ws), ws)
@@ -228,21 +248,19 @@ def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi
     # Layer A values: projected style map per scale, reflect-padded by r·σ and flattened.
     z_flat, z_base, z_width = [], [], []
     for si, s in enumerate(scales):
-        z = layer_a.project_s(s_maps[si])
-        zp = jnp.pad(z, ((r * s, r * s), (r * s, r * s), (0, 0)), mode="reflect")
+        zp = jnp.pad(layer_a.project_s(s_maps[si]), ((r * s, r * s), (r * s, r * s), (0, 0)), mode="reflect")
         z_flat.append(zp.reshape(-1, c))
         z_width.append(ws + 2 * r * s)
         z_base.append((ys_s + r * s) * z_width[-1] + xs_s + r * s)
     fc_flat = jnp.pad(fc, ((r, r), (r, r), (0, 0)), mode="reflect").reshape(-1, c)
     c_base = (ys + r) * wcp + xs + r
 
-    recv_q = send_s = None
+    recv_q = send_s = send_deg = None
     if layer_a.aggregator == "gat":
         att_q, att_s = layer_a.att_vectors()
         recv_q = _head_conv(layer_a.project_q(fc), att_q, p, heads).reshape(nc, 1, heads)
         send_s = sum(pi[:, si:si + 1] * _head_conv(layer_a.project_s(s_maps[si]), att_s, p, heads, s).reshape(-1, heads)
                      for si, s in enumerate(scales))[idx]
-    send_deg = None
     if layer_a.aggregator == "gcn":
         send_deg = jnp.zeros((hs * ws,), jnp.float32).at[idx.reshape(-1)].add(1.0)[idx]
     dense = _Dense(nc)
@@ -251,43 +269,43 @@ def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi
 
     def msg_a(o, ids):  # layer-A output of nodes `ids` at window offset o → [len(ids), C]
         oy, ox = o // p - r, o % p - r
-        j = idx[ids]
-        v = 0.0
-        for si, s in enumerate(scales):
-            v = v + pi[j, si][..., None] * z_flat[si][z_base[si][j] + s * (oy * z_width[si] + ox)]
-        x_self = fc_flat[c_base[ids] + oy * wcp + ox][:, None] if x_self_needed else None
-        wa = None if w_a is None else w_a[ids]
-        return _combine(layer_a, dense, wa, v[:, :, None], x_self)[:, 0]
+        j = _take(idx, ids)
+
+        def value(t):
+            jt = j[:, t]
+            return sum(_take(pi[:, si], jt)[:, None] * _take(z_flat[si], _take(z_base[si], jt)
+                                                             + s * (oy * z_width[si] + ox))
+                       for si, s in enumerate(scales))
+
+        x_self = _take(fc_flat, _take(c_base, ids) + oy * wcp + ox) if x_self_needed else None
+        return _combine_dense(layer_a, None if w_a is None else _take(w_a, ids), value, x_self, k)
 
     def all_a(o):
         return _chunked(lambda ids: msg_a(o, ids), nc, chunk)
 
     counts = jnp.asarray(_fold_counts(h, w, p))
+    canvas0 = jnp.zeros((h + 2 * r, wcp, c), jnp.float32)
 
     if layer_b is None:
-        def fold_a(o, canvas):
-            return _shift_add(canvas, all_a(o).reshape(h, w, c), o, p)
-
-        canvas = jax.lax.fori_loop(0, p * p, fold_a, jnp.zeros((hp, wcp, c), jnp.float32))
+        canvas = jax.lax.fori_loop(0, p * p, lambda o, cv: _shift_add(cv, all_a(o).reshape(h, w, c), o, p), canvas0)
         return canvas[r:r + h, r:r + w] / counts
 
     # Layer B over content neighbours + self-loop.
     nbr = jnp.concatenate([cidx, jnp.arange(nc)[:, None]], axis=1)
+    kb = nbr.shape[1]
     nbr_ncc = jnp.concatenate([cncc, jnp.ones((nc, 1), cncc.dtype)], axis=1)
-    recv_t = send_t = None
+    recv_t = send_t = send_deg_b = None
     if layer_b.aggregator == "gat":
         bq, bs = layer_b.att_vectors()
 
         def logit_terms(o, acc):
-            um = layer_b.project_s(all_a(o))  # tied: u = U m for both ends
-            t = um.reshape(nc, heads, c // heads)
+            t = layer_b.project_s(all_a(o)).reshape(nc, heads, c // heads)  # tied: u = U m at both ends
             return (acc[0] + jnp.einsum("nhc,hc->nh", t, bq[o].reshape(heads, -1), precision=_HIGHEST),
                     acc[1] + jnp.einsum("nhc,hc->nh", t, bs[o].reshape(heads, -1), precision=_HIGHEST))
 
         zero = jnp.zeros((nc, heads), jnp.float32)
         t1, t2 = jax.lax.fori_loop(0, p * p, logit_terms, (zero, zero))
         recv_t, send_t = t1[:, None], t2[nbr]
-    send_deg_b = None
     if layer_b.aggregator == "gcn":
         send_deg_b = jnp.zeros((nc,), jnp.float32).at[nbr.reshape(-1)].add(1.0)[nbr]
     w_b = _edge_weights(layer_b, dense, recv_t, send_t, nbr_ncc, send_deg_b, None)
@@ -297,13 +315,13 @@ def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi
         um = layer_b.project_s(ma)
 
         def msg_b(ids):
-            x_self = ma[ids][:, None]
-            wb = None if w_b is None else w_b[ids]
-            return _combine(layer_b, dense, wb, um[nbr[ids]][:, :, None], x_self)[:, 0]
+            l = _take(nbr, ids)
+            return _combine_dense(layer_b, None if w_b is None else _take(w_b, ids),
+                                  lambda t: _take(um, l[:, t]), _take(ma, ids), kb)
 
         return _shift_add(canvas, _chunked(msg_b, nc, chunk).reshape(h, w, c), o, p)
 
-    canvas = jax.lax.fori_loop(0, p * p, fold_b, jnp.zeros((hp, wcp, c), jnp.float32))
+    canvas = jax.lax.fori_loop(0, p * p, fold_b, canvas0)
     return canvas[r:r + h, r:r + w] / counts
 
 
@@ -361,9 +379,8 @@ def propagate_fast(layer_a: GraphLayer, layer_b: GraphLayer | None, style_graph:
 
 
 def _to_pc(patches: jax.Array, p: int) -> jax.Array:
-    """Channel-major node vectors ``[N, C·p²]`` → ``[N, p², C]``."""
-    n, d = patches.shape
-    return patches.reshape(n, d // (p * p), p * p).transpose(0, 2, 1)
+    """Node vectors ``[N, p²·C]`` → ``[N, p², C]``."""
+    return patches.reshape(patches.shape[0], p * p, -1)
 
 
 def node_patches(feat_map: jax.Array, scale_probs: jax.Array, scales: Sequence[int], patch_size: int) -> jax.Array:
@@ -418,4 +435,4 @@ def propagate_general(layer_a: GraphLayer, layer_b: GraphLayer | None, style_gra
         ncc_b = jnp.concatenate([content_graph.edges["ncc"], jnp.ones((nc,), jnp.float32)])
         m = _general_layer(layer_b, m, m, senders, receivers, ncc_b, nc, None)
     c = m.shape[-1]
-    return patch2feat(m.transpose(0, 2, 1).reshape(1, nc, c * patch_size * patch_size), (h, w), patch_size)[0]
+    return patch2feat(m.reshape(1, nc, c * patch_size * patch_size), (h, w), patch_size)[0]

@@ -2,15 +2,14 @@
 
 Node ``i`` of a ``[B, h, w, C]`` map is the ``p×p`` window (taps ``dilation`` apart) centred at feature location
 ``(i // w, i % w)`` in row-major order (for ``stride`` s: the window centred at ``(s·(i // w'), s·(i % w'))``),
-after padding every side by ``⌊p/2⌋·dilation``. The node vector is channel-major: ``(C, p, p)`` flattened.
+after padding every side by ``⌊p/2⌋·dilation``. The node vector is position-major: ``(p, p, C)`` flattened, i.e.
+``[p², C]`` with tap ``dy·p + dx`` first.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-
-_DN = ("NHWC", "HWIO", "NHWC")
 
 
 def check_patch_grid(hw: tuple[int, int], patch_size: int, dilation: int = 1, padding: str = "reflect",
@@ -37,8 +36,17 @@ def pad_for_patches(x: jax.Array, patch_size: int, dilation: int = 1, padding: s
 
 
 def _extract(padded: jax.Array, patch_size: int, stride: int, dilation: int) -> jax.Array:
-    return jax.lax.conv_general_dilated_patches(padded, (patch_size, patch_size), (stride, stride), "VALID",
-                                                rhs_dilation=(dilation, dilation), dimension_numbers=_DN)
+    """Windows of an already padded map → ``[B, h', w', p²·C]`` (position-major), built from p² strided slices:
+    pure data movement, no identity-filter convolution (``lax.conv_general_dilated_patches`` costs ``C·p⁴``
+    multiply-adds per node)."""
+    b, hp, wp, c = padded.shape
+    span = (patch_size - 1) * dilation
+    ho, wo = (hp - span - 1) // stride + 1, (wp - span - 1) // stride + 1
+    taps = [jax.lax.slice(padded, (0, dy * dilation, dx * dilation, 0),
+                          (b, dy * dilation + (ho - 1) * stride + 1, dx * dilation + (wo - 1) * stride + 1, c),
+                          (1, stride, stride, 1))
+            for dy in range(patch_size) for dx in range(patch_size)]
+    return jnp.concatenate(taps, axis=-1)
 
 
 def feat2patch(x: jax.Array, patch_size: int, *, stride: int = 1, dilation: int = 1,

@@ -1,0 +1,201 @@
+"""GNN-based semi-parametric style transfer (Jing et al., ECCV 2022), spec ``shared/spec/gnn_style_transfer.md``.
+
+Encoder (frozen VGG-19, relu4_1) → scale predictor (per style location) → multi-scale style patches → NCC top-k
+edges (style→content) and content kNN edges → GraphsTuples → layer A (style→content attention) → layer B
+(content↔content, self-loops) → Patch2Feat → AdaIN refinement with the raw style feature → decoder (bilinear).
+
+Every design choice of the spec is a key of :func:`default_config`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from jaxstyle.graph.build import SIMILARITIES, content_knn_edges, knn_from_nodes, spatial_edges
+from jaxstyle.graph.deform import ScalePredictor, mix_probs, scale_maps
+from jaxstyle.graph.graphs import build_graphs
+from jaxstyle.graph.message_passing import AGGREGATORS, GraphLayer, propagate_fast
+from jaxstyle.losses import content_loss, mse, style_stats_loss
+from jaxstyle.nn.blocks import MirrorDecoder
+from jaxstyle.nn.vgg import VGG19, load_vgg19
+from jaxstyle.ops.norms import adain, mean_std
+from jaxstyle.ops.patches import check_patch_grid, feat2patch
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Model hyper-parameters (the trainer's ``config.model``); comments give the spec section."""
+    return ml_collections.ConfigDict(dict(
+        feature_layer="relu4_1",      # §2 graph input (the mirror decoder starts there)
+        patch_size=5,                 # §3.1 [SLIDES]
+        k=5,                          # §3.3 style edges per content node [SLIDES]; inference may override
+        similarity="ncc",             # §3.2 "ncc" | "cosine" | "euclidean"
+        use_content_edges=True,       # §3.4 / §12 layer B on or off
+        content_edges="knn",          # §3.4 "knn" (feature kNN, self excluded) | "spatial" (grid neighbours)
+        k_content=5,                  # §3.4
+        scales=(1, 2, 3),             # §4.1; (1,) switches the deformable scales off
+        scale_mode="soft",            # §4.3 "soft" | "gumbel_st"
+        scale_tau=1.0,                # §4.3 softmax / Gumbel temperature
+        scale_hidden=(256, 128),      # §4.2
+        scale_init_bias=2.0,          # §4.2 start near σ = 1
+        scale_head_init_std=1e-3,     # §4.2 (spec: 0; tiny instead, so gradients reach the convs at step 0)
+        scale_entropy_weight=0.0,     # §4.3 optional regulariser
+        heads=4,                      # §5.1
+        aggregator="gat",             # §12 gat | gcn | gin | edgeconv | sage | mean_topk | hard_nn
+        ncc_edge_bias=True,           # §5.1 γ·NCC term in the attention logits
+        gamma_init=10.0,              # §5.1
+        att_init_std=0.01,            # §5.1
+        leaky_slope=0.2,              # §5.1
+        use_adain_refine=True,        # §7 / §12
+        upsample="bilinear",          # §8
+        style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1"),  # §9
+        content_weight=1.0,           # §9 λ_c
+        style_weight=10.0,            # §9 λ_s
+        struct_weight=0.0,            # §9 λ_struct
+        knn_block_size=1024,          # §14 content nodes per NCC block
+        mp_chunk=4096,                # content nodes gathered at once in message passing
+        vgg_padding="reflect",        # §2
+    ))
+
+
+def _mvn(x: jax.Array) -> jax.Array:
+    m, s = mean_std(x)
+    return (x - m) / s
+
+
+class GNNStyle(nnx.Module):
+    """``model(content, style, alpha=1.0, k=None, key=None)``: ``[B, H, W, 3]`` × ``[B, Hs, Ws, 3]`` → ``[B, H, W, 3]``
+    (H, W multiples of 8). ``k`` (static) overrides the number of style edges per content node at inference."""
+
+    def __init__(self, encoder: VGG19, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
+        if cfg.feature_layer != "relu4_1":
+            raise ValueError(f"feature_layer={cfg.feature_layer!r}: only relu4_1 is supported (the mirror decoder "
+                             "starts there)")
+        if cfg.similarity not in SIMILARITIES:
+            raise ValueError(f"similarity={cfg.similarity!r}: choose one of {', '.join(SIMILARITIES)}")
+        if cfg.content_edges not in ("knn", "spatial"):
+            raise ValueError(f"content_edges={cfg.content_edges!r}: use 'knn' or 'spatial'")
+        if cfg.aggregator not in AGGREGATORS:
+            raise ValueError(f"aggregator={cfg.aggregator!r}: choose one of {', '.join(AGGREGATORS)}")
+        scales = tuple(int(s) for s in cfg.scales)
+        if not scales or scales[0] != 1 or any(s < 1 for s in scales) or len(set(scales)) != len(scales):
+            raise ValueError(f"scales={scales}: distinct positive integers starting with 1, e.g. (1, 2, 3)")
+        check_patch_grid((cfg.patch_size, cfg.patch_size), cfg.patch_size)
+        self.encoder = encoder
+        c = encoder.channels("relu4_1")
+        self.cfg = ml_collections.FrozenConfigDict(cfg)
+        self.scales = scales
+        self.scale_predictor = (ScalePredictor(c, len(scales), tuple(cfg.scale_hidden),
+                                               init_bias=cfg.scale_init_bias, head_std=cfg.scale_head_init_std,
+                                               rngs=rngs) if len(scales) > 1 else None)
+        common = dict(rngs=rngs, gamma_init=cfg.gamma_init, att_std=cfg.att_init_std,
+                      ncc_edge_bias=cfg.ncc_edge_bias, leaky_slope=cfg.leaky_slope)
+        self.layer_a = GraphLayer(c, cfg.patch_size, cfg.heads, cfg.aggregator, **common)
+        agg_b = "mean_topk" if cfg.aggregator == "hard_nn" else cfg.aggregator
+        self.layer_b = (GraphLayer(c, cfg.patch_size, cfg.heads, agg_b, tied=True, **common)
+                        if cfg.use_content_edges else None)
+        widths = tuple(encoder.channels(f"relu{b}_1") for b in (4, 3, 2, 1))
+        self.decoder = MirrorDecoder(widths, upsample=cfg.upsample, rngs=rngs)
+
+    # -- validation (static shapes: runs at trace time, before any heavy work) --------------------------------
+    def check_inputs(self, content_shape, style_shape, k: int) -> None:
+        """Raise ``ValueError`` naming the value and the valid range for unusable sizes or ``k``."""
+        cfg = self.cfg
+        if content_shape[0] != style_shape[0]:
+            raise ValueError(f"content batch {content_shape[0]} and style batch {style_shape[0]} differ")
+        hc, wc = content_shape[1] // 8, content_shape[2] // 8
+        hs, ws = style_shape[1] // 8, style_shape[2] // 8
+        p, smax = cfg.patch_size, max(self.scales)
+        need_c, need_s = max(p, p // 2 + 1, 2), max(p, (p // 2) * smax + 1, 2)
+        if min(hc, wc) < need_c:
+            raise ValueError(f"content image {content_shape[1]}x{content_shape[2]} is too small for the patch grid: "
+                             f"each side must be at least {8 * need_c} px (patch_size={p} at relu4_1)")
+        if min(hs, ws) < need_s:
+            raise ValueError(f"style image {style_shape[1]}x{style_shape[2]} is too small for the patch grid: each "
+                             f"side must be at least {8 * need_s} px (patch_size={p}, scales={self.scales})")
+        if not 1 <= k <= hs * ws:
+            raise ValueError(f"k={k}: must be between 1 and the number of style nodes ({hs * ws} for a "
+                             f"{style_shape[1]}x{style_shape[2]} style)")
+        if cfg.use_content_edges:
+            kc = cfg.k_content
+            limit = 8 if cfg.content_edges == "spatial" else hc * wc - 1
+            if not 1 <= kc <= limit:
+                raise ValueError(f"k_content={kc}: must be between 1 and {limit}")
+
+    # -- the stylization transform --------------------------------------------------------------------------
+    def scale_probs(self, fc: jax.Array, fs: jax.Array, *, key: jax.Array | None = None,
+                    tau: float | None = None) -> jax.Array:
+        """``π [B, hs, ws, S]`` (ones when the deformable scales are off)."""
+        if self.scale_predictor is None:
+            return jnp.ones((*fs.shape[:3], 1), jnp.float32)
+        logits = self.scale_predictor(fs, fc)
+        return mix_probs(logits, mode=self.cfg.scale_mode, tau=self.cfg.scale_tau if tau is None else tau, key=key)
+
+    def transfer(self, fc: jax.Array, fs: jax.Array, *, k: int, key: jax.Array | None = None,
+                 tau: float | None = None) -> tuple[jax.Array, jax.Array]:
+        """relu4_1 features → ``(F_cs [B, h, w, C], π [B, hs, ws, S])`` (before the α blend)."""
+        cfg = self.cfg
+        p = cfg.patch_size
+        fc, fs = fc.astype(jnp.float32), fs.astype(jnp.float32)
+        pi = self.scale_probs(fc, fs, key=key, tau=tau)
+        b, hs, ws, c = fs.shape
+        maps = scale_maps(fs, self.scales)
+        nodes = sum(pi[..., si].reshape(b, -1, 1)
+                    * feat2patch(maps[:, si], p, dilation=s) for si, s in enumerate(self.scales))
+        sg = jax.lax.stop_gradient  # edge selection is discrete: gradients flow through the weights only
+        idx, score = knn_from_nodes(sg(fc), sg(nodes), k=k, patch_size=p, similarity=cfg.similarity,
+                                    block_size=cfg.knn_block_size)
+        cidx = cscore = None
+        if self.layer_b is not None:
+            if cfg.content_edges == "knn":
+                cidx, cscore = content_knn_edges(sg(fc), k=cfg.k_content, patch_size=p, similarity=cfg.similarity,
+                                                 block_size=cfg.knn_block_size)
+            else:
+                cidx, cscore = spatial_edges(sg(fc), k=cfg.k_content, patch_size=p, similarity=cfg.similarity)
+        style_graph, content_graph = build_graphs(fc, fs, idx, score, scale_probs=pi, content_idx=cidx,
+                                                  content_score=cscore)
+        f_agg = propagate_fast(self.layer_a, self.layer_b, style_graph, content_graph, content_hw=fc.shape[1:3],
+                               style_hw=(hs, ws), patch_size=p, scales=self.scales, chunk=cfg.mp_chunk)
+        return (adain(f_agg, fs) if cfg.use_adain_refine else f_agg), pi
+
+    def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0, *, k: int | None = None,
+                 key: jax.Array | None = None) -> jax.Array:
+        k = self.cfg.k if k is None else int(k)
+        self.check_inputs(content.shape, style.shape, k)
+        fc = self.encoder(content, ("relu4_1",))["relu4_1"]
+        fs = self.encoder(style, ("relu4_1",))["relu4_1"]
+        f_cs, _ = self.transfer(fc, fs, k=k, key=key)
+        return self.decoder(alpha * f_cs + (1.0 - alpha) * fc.astype(jnp.float32))
+
+    def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
+             tau: float | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Spec §9: ``λ_c·MSE(φ41(I_cs), sg(F_cs)) + λ_s·L_s (+ λ_struct·L_struct + entropy(π))``.
+
+        Returns ``(loss, {"loss_content", "loss_style", ...})`` (float32 scalars, batch means).
+        """
+        cfg = self.cfg
+        self.check_inputs(content.shape, style.shape, cfg.k)
+        layers = tuple(dict.fromkeys(tuple(cfg.style_layers) + ("relu4_1",)))
+        fc = self.encoder(content, ("relu4_1",))["relu4_1"]
+        fs = self.encoder(style, layers)
+        f_cs, pi = self.transfer(fc, fs["relu4_1"], k=cfg.k, key=key, tau=tau)
+        out = self.decoder(f_cs)
+        fo = self.encoder(out, layers)
+        lc = content_loss(fo["relu4_1"], jax.lax.stop_gradient(f_cs))
+        ls = style_stats_loss(fo, fs, tuple(cfg.style_layers))
+        total = cfg.content_weight * lc + cfg.style_weight * ls
+        aux = {"loss_content": lc, "loss_style": ls}
+        if cfg.struct_weight:
+            aux["loss_struct"] = mse(_mvn(fo["relu4_1"]), _mvn(fc))
+            total = total + cfg.struct_weight * aux["loss_struct"]
+        if cfg.scale_entropy_weight and self.scale_predictor is not None:
+            aux["scale_entropy"] = -jnp.mean(jnp.sum(pi * jnp.log(pi + 1e-8), axis=-1))
+            total = total + cfg.scale_entropy_weight * aux["scale_entropy"]
+        return total, aux
+
+
+def build(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, encoder: VGG19 | None = None) -> GNNStyle:
+    """Build a GNN stylizer; ``encoder`` defaults to the cached ImageNet VGG-19."""
+    return GNNStyle(encoder if encoder is not None else load_vgg19(padding=cfg.vgg_padding), cfg, rngs=rngs)
