@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import warnings
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -15,10 +16,13 @@ from flax import nnx
 
 from jaxstyle.nn.vgg import load_vgg19
 from jaxstyle.ops.resize import pad_to_multiple
+from jaxstyle.ops.tiling import tiled_apply
 from jaxstyle.params import load_params
 from jaxstyle.registry import get_method
 
 MIN_SIDE = 16  # relu4_1 is 1/8 of the input; its reflection padding and statistics need >= 2x2 positions
+ENCODER_HALO = 64  # px: covers VGG-19's receptive field up to relu4_1 (tiled results match untiled exactly)
+DECODER_HALO = 8  # relu4_1 px (64 output px): covers the mirror decoder's receptive field
 
 
 def build_model(method: str = "adain", config: ml_collections.ConfigDict | None = None, *, seed: int = 0,
@@ -37,22 +41,51 @@ def build_model(method: str = "adain", config: ml_collections.ConfigDict | None 
     return module.build(cfg, rngs=nnx.Rngs(seed), encoder=encoder)
 
 
+class _Runner:
+    """A loaded model split for jit: whole-image ``run`` and the three stages of the tiled path."""
+
+    def __init__(self, model: nnx.Module, method: str):
+        self.graphdef, self.state = nnx.split(model)
+        self.method = method
+        self.takes_k = "k" in inspect.signature(type(model).transform).parameters
+        self.run = jax.jit(self._run, static_argnames=("k",))
+        self.encode = jax.jit(lambda st, x: nnx.merge(self.graphdef, st).encode(x))
+        self.transform = jax.jit(self._transform, static_argnames=("k",))
+        self.decode = jax.jit(lambda st, f: nnx.merge(self.graphdef, st).decoder(f))
+
+    def _kw(self, k):
+        if k is not None and not self.takes_k:
+            raise ValueError(f"k={k}: the number of edges applies to graph methods only, not {self.method!r}")
+        return {} if k is None else {"k": k}
+
+    def _run(self, state, content, style, alpha, k=None):
+        return nnx.merge(self.graphdef, state)(content, style, alpha, **self._kw(k))
+
+    def _transform(self, state, fc, fs, alpha, k=None):
+        return nnx.merge(self.graphdef, state).transform(fc, fs, alpha, **self._kw(k))
+
+    def tiled(self, content, style, alpha, k, tile: int) -> np.ndarray:
+        """Encoder and decoder tile by tile (exact: halos cover their receptive fields); the transform is global."""
+        enc = functools.partial(self.encode, self.state)
+        dec = functools.partial(self.decode, self.state)
+        outs = []
+        for i in range(content.shape[0]):
+            fc = tiled_apply(enc, content[i:i + 1], tile=tile, halo=ENCODER_HALO, scale=1 / 8)
+            fs = tiled_apply(enc, style[i:i + 1], tile=tile, halo=ENCODER_HALO, scale=1 / 8)
+            f = self.transform(self.state, jnp.asarray(fc), jnp.asarray(fs), alpha, k=k)
+            outs.append(tiled_apply(dec, f, tile=tile // 8, halo=DECODER_HALO, scale=8))
+        return np.concatenate(outs)
+
+
 @functools.lru_cache(maxsize=4)
-def _cached_model(method: str, checkpoint: str | None, vgg_weights: str | None,
-                  seed: int) -> tuple[Callable[..., jax.Array], Any]:
+def _cached_model(method: str, checkpoint: str | None, vgg_weights: str | None, seed: int) -> _Runner:
     model = build_model(method, seed=seed, vgg_weights=vgg_weights)
     if checkpoint is None:
         warnings.warn(f"no trained {method!r} weights are shipped yet: using an untrained decoder, so the output "
                       "will not look stylized; pass checkpoint=<params .npz>", stacklevel=3)
     else:
         load_params(model, checkpoint)
-    graphdef, state = nnx.split(model)
-
-    @jax.jit
-    def run(state, content, style, alpha):
-        return nnx.merge(graphdef, state)(content, style, alpha)
-
-    return run, state
+    return _Runner(model, method)
 
 
 def _as_images(x: Any, name: str) -> np.ndarray:
@@ -74,7 +107,8 @@ def _as_images(x: Any, name: str) -> np.ndarray:
 
 
 def stylize(content: Any, style: Any, *, method: str = "adain", checkpoint: str | os.PathLike | None = None,
-            alpha: float = 1.0, vgg_weights: str | os.PathLike | None = None, seed: int = 0) -> np.ndarray:
+            alpha: float = 1.0, k: int | None = None, tile: int | None = None,
+            vgg_weights: str | os.PathLike | None = None, seed: int = 0) -> np.ndarray:
     """Stylize ``content`` with ``style``.
 
     Args:
@@ -84,6 +118,10 @@ def stylize(content: Any, style: Any, *, method: str = "adain", checkpoint: str 
       method: registered method name.
       checkpoint: trained parameters (``.npz`` written by :func:`jaxstyle.params.save_params`).
       alpha: content–style trade-off in [0, 1] (1 = full style).
+      k: style edges per content node for graph methods (``"gnn"``): 1 is close to Style-Swap, larger values
+        blend more style patches (diversified stylization; one compile per value). ``None``: the trained value.
+      tile: run the encoder and decoder on ``tile×tile`` pieces (a multiple of 8, e.g. 512) to bound memory at
+        high resolution; the result equals the untiled one. The graph transform always sees the whole image.
       vgg_weights: VGG-19 ``.npz``; default: the cached ImageNet VGG-19.
       seed: initialisation seed of parameters the checkpoint does not provide.
 
@@ -97,9 +135,16 @@ def stylize(content: Any, style: Any, *, method: str = "adain", checkpoint: str 
         raise ValueError(f"alpha={alpha}: must be in [0, 1]")
     if s.shape[0] != c.shape[0]:
         s = np.broadcast_to(s, (c.shape[0], *s.shape[1:]))
-    run, state = _cached_model(method, None if checkpoint is None else os.fspath(checkpoint),
-                               None if vgg_weights is None else os.fspath(vgg_weights), seed)
+    if tile is not None and (tile < 64 or tile % 8):
+        raise ValueError(f"tile={tile}: must be a multiple of 8 and at least 64")
+    runner = _cached_model(method, None if checkpoint is None else os.fspath(checkpoint),
+                           None if vgg_weights is None else os.fspath(vgg_weights), seed)
+    k = None if k is None else int(k)
     padded, (h, w) = pad_to_multiple(jnp.asarray(c), 8)
-    out = run(state, padded, jnp.asarray(s), jnp.float32(alpha))[:, :h, :w]
-    out = np.asarray(jnp.clip(out, 0.0, 1.0))
+    s8 = jnp.asarray(s[:, : s.shape[1] // 8 * 8, : s.shape[2] // 8 * 8])  # style: crop, add nothing
+    if tile is None:
+        out = runner.run(runner.state, padded, s8, jnp.float32(alpha), k=k)
+    else:
+        out = runner.tiled(padded, s8, jnp.float32(alpha), k, tile)
+    out = np.clip(np.asarray(out)[:, :h, :w], 0.0, 1.0)
     return out[0] if np.ndim(content) == 3 else out

@@ -70,3 +70,22 @@ def test_conv3x3_equals_explicitly_padded_valid_conv(padding, np_mode):
     out = conv3x3(jnp.asarray(x), jnp.asarray(k), padding=padding, precision="highest")
     assert out.shape == (2, 7, 9, 5)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_tiled_apply_equals_untiled_encoder_and_decoder(vgg):
+    import jax
+    from flax import nnx
+
+    from jaxstyle.api import DECODER_HALO, ENCODER_HALO
+    from jaxstyle.nn.blocks import MirrorDecoder
+    from jaxstyle.ops.tiling import tiled_apply
+
+    x = jax.random.uniform(jax.random.key(0), (1, 80, 104, 3))
+    enc = jax.jit(lambda t: vgg(t, ("relu3_1",))["relu3_1"])
+    np.testing.assert_allclose(tiled_apply(enc, x, tile=32, halo=ENCODER_HALO, scale=1 / 4), enc(x), atol=1e-4)
+    dec = MirrorDecoder((16, 8, 8, 4), upsample="bilinear", rngs=nnx.Rngs(0))
+    f = jax.random.uniform(jax.random.key(1), (1, 11, 13, 16))
+    run = jax.jit(lambda t: dec(t))
+    np.testing.assert_allclose(tiled_apply(run, f, tile=4, halo=DECODER_HALO, scale=8), run(f), atol=1e-5)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        tiled_apply(enc, x, tile=30, halo=8, scale=1 / 4)

@@ -40,14 +40,16 @@ class AdaIN(nnx.Module):
         self.content_weight = float(cfg.content_weight)
         self.style_weight = float(cfg.style_weight)
 
-    def target(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
-        """The decoder's input: ``α·AdaIN(F_c, F_s) + (1 − α)·F_c`` at relu4_1, ``[B, H/8, W/8, 512]``."""
-        fc = self.encoder(content, (FEATURE_LAYER,))[FEATURE_LAYER]
-        fs = self.encoder(style, (FEATURE_LAYER,))[FEATURE_LAYER]
+    def encode(self, x: jax.Array) -> jax.Array:
+        """``[B, H, W, 3] -> [B, H/8, W/8, 512]`` relu4_1 features."""
+        return self.encoder(x, (FEATURE_LAYER,))[FEATURE_LAYER]
+
+    def transform(self, fc: jax.Array, fs: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
+        """The decoder's input: ``α·AdaIN(F_c, F_s) + (1 − α)·F_c`` at relu4_1."""
         return alpha * adain(fc, fs) + (1.0 - alpha) * fc.astype(jnp.float32)
 
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
-        return self.decoder(self.target(content, style, alpha))
+        return self.decoder(self.transform(self.encode(content), self.encode(style), alpha))
 
     def loss(self, content: jax.Array, style: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Training objective: ``w_c·L_c + w_s·L_s`` (AdaIN paper / reference code: 1 and 10).

@@ -160,14 +160,23 @@ class GNNStyle(nnx.Module):
                                style_hw=(hs, ws), patch_size=p, scales=self.scales, chunk=cfg.mp_chunk)
         return (adain(f_agg, fs) if cfg.use_adain_refine else f_agg), pi
 
+    def encode(self, x: jax.Array) -> jax.Array:
+        """``[B, H, W, 3] -> [B, H/8, W/8, 512]`` relu4_1 features."""
+        return self.encoder(x, ("relu4_1",))["relu4_1"]
+
+    def transform(self, fc: jax.Array, fs: jax.Array, alpha: float | jax.Array = 1.0, *, k: int | None = None,
+                  key: jax.Array | None = None) -> jax.Array:
+        """The decoder's input ``α·F_cs + (1 − α)·F_c`` from relu4_1 features (``k`` static)."""
+        k = self.cfg.k if k is None else int(k)
+        self.check_inputs((fc.shape[0], 8 * fc.shape[1], 8 * fc.shape[2]),
+                          (fs.shape[0], 8 * fs.shape[1], 8 * fs.shape[2]), k)
+        f_cs, _ = self.transfer(fc, fs, k=k, key=key)
+        return alpha * f_cs + (1.0 - alpha) * fc.astype(jnp.float32)
+
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0, *, k: int | None = None,
                  key: jax.Array | None = None) -> jax.Array:
-        k = self.cfg.k if k is None else int(k)
-        self.check_inputs(content.shape, style.shape, k)
-        fc = self.encoder(content, ("relu4_1",))["relu4_1"]
-        fs = self.encoder(style, ("relu4_1",))["relu4_1"]
-        f_cs, _ = self.transfer(fc, fs, k=k, key=key)
-        return self.decoder(alpha * f_cs + (1.0 - alpha) * fc.astype(jnp.float32))
+        self.check_inputs(content.shape, style.shape, self.cfg.k if k is None else int(k))
+        return self.decoder(self.transform(self.encode(content), self.encode(style), alpha, k=k, key=key))
 
     def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
              tau: float | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:

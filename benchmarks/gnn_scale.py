@@ -1,0 +1,148 @@
+"""Benchmark: GNN stylization time, peak memory and where the time goes, from 256² to 4096² content.
+
+    python benchmarks/gnn_scale.py [--sizes 256 512 1024 2048 4096] [--style-size 1024] [--flops-size 512]
+
+Each size runs in its own process (so peak RSS is per size) on random images with an untrained model (speed does
+not depend on the weights). Stages are jitted and timed separately (best of ``--repeats`` after a warm-up):
+encoder (content + style), scale predictor + style nodes, style→content NCC top-k, content↔content edges, message
+passing + Patch2Feat, AdaIN + decoder. Content kNN costs N_c² — above ``--knn-max`` content nodes the benchmark
+switches to ``content_edges="spatial"`` and says so. Prints one table row per size, then XLA's FLOP count of the
+whole forward at ``--flops-size`` against the jax matmul ceiling measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+STAGES = ("encoder", "scales+nodes", "style_knn", "content_edges", "message_passing", "adain+decoder")
+
+
+def _bench(fn, *args, repeats):
+    import jax
+
+    jax.block_until_ready(fn(*args))
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def run_one(size: int, style_size: int, repeats: int, knn_max: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from jaxstyle.graph.build import content_knn_edges, knn_from_nodes, spatial_edges
+    from jaxstyle.graph.deform import scale_maps
+    from jaxstyle.graph.graphs import build_graphs
+    from jaxstyle.graph.message_passing import propagate_fast
+    from jaxstyle.models import gnn
+    from jaxstyle.ops.norms import adain
+    from jaxstyle.ops.patches import feat2patch
+
+    cfg = gnn.default_config()
+    h = size // 8
+    if h * h > knn_max:
+        cfg.content_edges, cfg.k_content = "spatial", 8
+    m = gnn.build(cfg, rngs=nnx.Rngs(0))
+    p, scales = cfg.patch_size, m.scales
+    content = jax.random.uniform(jax.random.key(0), (1, size, size, 3))
+    style = jax.random.uniform(jax.random.key(1), (1, style_size, style_size, 3))
+    t = {}
+    enc = jax.jit(lambda x: m.encoder(x, ("relu4_1",))["relu4_1"])
+    t_c, fc = _bench(enc, content, repeats=repeats)
+    t_s, fs = _bench(enc, style, repeats=repeats)
+    t["encoder"] = t_c + t_s
+
+    def nodes_fn(fc, fs):
+        pi = m.scale_probs(fc, fs)
+        maps = scale_maps(fs, scales)
+        return pi, sum(pi[..., i].reshape(1, -1, 1) * feat2patch(maps[:, i], p, dilation=s)
+                       for i, s in enumerate(scales))
+
+    t["scales+nodes"], (pi, nodes) = _bench(jax.jit(nodes_fn), fc, fs, repeats=repeats)
+    t["style_knn"], (idx, score) = _bench(jax.jit(lambda fc, n: knn_from_nodes(
+        fc, n, k=cfg.k, patch_size=p, block_size=cfg.knn_block_size)), fc, nodes, repeats=repeats)
+    if cfg.content_edges == "knn":
+        cfn = jax.jit(lambda fc: content_knn_edges(fc, k=cfg.k_content, patch_size=p, block_size=cfg.knn_block_size))
+    else:
+        cfn = jax.jit(lambda fc: spatial_edges(fc, k=cfg.k_content, patch_size=p))
+    t["content_edges"], (cidx, cscore) = _bench(cfn, fc, repeats=repeats)
+
+    def mp(fc, fs, idx, score, pi, cidx, cscore):
+        sg, cg = build_graphs(fc, fs, idx, score, scale_probs=pi, content_idx=cidx, content_score=cscore)
+        return propagate_fast(m.layer_a, m.layer_b, sg, cg, content_hw=fc.shape[1:3], style_hw=fs.shape[1:3],
+                              patch_size=p, scales=scales, chunk=cfg.mp_chunk)
+
+    t["message_passing"], f_agg = _bench(jax.jit(mp), fc, fs, idx, score, pi, cidx, cscore, repeats=repeats)
+    t["adain+decoder"], out = _bench(jax.jit(lambda f, s: m.decoder(adain(f, s))), f_agg, fs, repeats=repeats)
+    assert out.shape == (1, size, size, 3) and bool(jnp.isfinite(out).all())
+    return {"size": size, "style": style_size, "content_edges": cfg.content_edges, "stages": t,
+            "total": sum(t.values()), "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def flops_report(size: int, repeats: int) -> None:
+    import jax
+    from flax import nnx
+
+    from jaxstyle.models import gnn
+
+    m = gnn.build(gnn.default_config(), rngs=nnx.Rngs(0))
+    graphdef, state = nnx.split(m)
+    fwd = jax.jit(lambda st, c, s: nnx.merge(graphdef, st)(c, s))
+    c = jax.random.uniform(jax.random.key(0), (1, size, size, 3))
+    s = jax.random.uniform(jax.random.key(1), (1, size, size, 3))
+    cost = fwd.lower(state, c, s).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float(cost["flops"])
+    t, _ = _bench(fwd, state, c, s, repeats=repeats)
+    n = 2048
+    a = jax.random.normal(jax.random.key(2), (n, n))
+    tm, _ = _bench(jax.jit(lambda a: a @ a), a, repeats=5)
+    ceiling = 2 * n**3 / tm / 1e9
+    print(f"\nGNN forward at {size}² (content = style): {flops / 1e9:.0f} GFLOP (XLA count) in {t:.2f} s = "
+          f"{flops / t / 1e9:.0f} GFLOP/s; jax fp32 matmul ceiling {ceiling:.0f} GFLOP/s -> "
+          f"{100 * flops / t / 1e9 / ceiling:.0f}% of ceiling")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096])
+    ap.add_argument("--style-size", type=int, default=1024)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--knn-max", type=int, default=128 * 128, help="content nodes above which edges are spatial")
+    ap.add_argument("--flops-size", type=int, default=512, help="0 to skip")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, min(args.style_size, args.one), args.repeats, args.knn_max)))
+        return
+    import jax
+
+    print(f"backend={jax.default_backend()}, style = min(content, {args.style_size})², k=5, p=5, scales=(1,2,3)")
+    print(f"{'content':>8} {'style':>6} {'edges':>8} " + " ".join(f"{s:>15}" for s in STAGES)
+          + f" {'total s':>8} {'peak GB':>8}")
+    for size in args.sizes:
+        cmd = [sys.executable, __file__, "--one", str(size), "--style-size", str(args.style_size),
+               "--repeats", str(args.repeats), "--knn-max", str(args.knn_max)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"{size:>8} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+            continue
+        d = json.loads(r.stdout.strip().splitlines()[-1])
+        print(f"{d['size']:>8} {d['style']:>6} {d['content_edges']:>8} "
+              + " ".join(f"{d['stages'][s]:>15.2f}" for s in STAGES)
+              + f" {d['total']:>8.2f} {d['peak_rss_gb']:>8.2f}", flush=True)
+    if args.flops_size:
+        flops_report(args.flops_size, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
