@@ -7,7 +7,8 @@ not depend on the weights). Stages are jitted and timed separately (best of ``--
 encoder (content + style), scale predictor + style nodes, style→content NCC top-k, content↔content edges, message
 passing + Patch2Feat, AdaIN + decoder. Content kNN costs N_c² — above ``--knn-max`` content nodes the benchmark
 switches to ``content_edges="spatial"`` and says so. Prints one table row per size, then XLA's FLOP count of the
-whole forward at ``--flops-size`` against the jax matmul ceiling measured in the same run.
+whole forward at ``--flops-size`` against the jax matmul ceiling measured in the same run. Above ``--tile`` the
+encoder and decoder run tile by tile (exact), and from 2048² on each stage is timed once, compile included.
 """
 
 from __future__ import annotations
@@ -23,9 +24,13 @@ STAGES = ("encoder", "scales+nodes", "style_knn", "content_edges", "message_pass
 
 
 def _bench(fn, *args, repeats):
+    """Best of ``repeats`` timed calls after a warm-up; ``repeats=0``: one call, compile time included."""
     import jax
 
-    jax.block_until_ready(fn(*args))
+    t = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    if repeats == 0:
+        return time.perf_counter() - t, out
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
@@ -34,14 +39,17 @@ def _bench(fn, *args, repeats):
     return best, out
 
 
-def run_one(size: int, style_size: int, repeats: int, knn_max: int) -> dict:
+def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int) -> dict:
+    import functools
+
     import jax
     import jax.numpy as jnp
     from flax import nnx
 
+    from jaxstyle.ops.tiling import tiled_apply
     from jaxstyle.graph.build import content_knn_edges, knn_from_nodes, spatial_edges
     from jaxstyle.graph.deform import scale_maps
-    from jaxstyle.graph.graphs import build_graphs
+    from jaxstyle.graph.graphs import build_graph
     from jaxstyle.graph.message_passing import propagate_fast
     from jaxstyle.models import gnn
     from jaxstyle.ops.norms import adain
@@ -56,7 +64,14 @@ def run_one(size: int, style_size: int, repeats: int, knn_max: int) -> dict:
     content = jax.random.uniform(jax.random.key(0), (1, size, size, 3))
     style = jax.random.uniform(jax.random.key(1), (1, style_size, style_size, 3))
     t = {}
-    enc = jax.jit(lambda x: m.encoder(x, ("relu4_1",))["relu4_1"])
+    graphdef, state = nnx.split(m)
+    enc_j = jax.jit(lambda st, x: nnx.merge(graphdef, st).encode(x))
+    dec_j = jax.jit(lambda st, f, s: nnx.merge(graphdef, st).decoder(adain(f, s)))
+    if size > tile:  # encoder and decoder tile by tile (exact; bounded memory), as stylize(tile=...) does
+        enc = lambda x: jnp.asarray(tiled_apply(functools.partial(enc_j, state), x, tile=tile, halo=64,  # noqa
+                                                scale=1 / 8))
+    else:
+        enc = functools.partial(enc_j, state)
     t_c, fc = _bench(enc, content, repeats=repeats)
     t_s, fs = _bench(enc, style, repeats=repeats)
     t["encoder"] = t_c + t_s
@@ -77,12 +92,16 @@ def run_one(size: int, style_size: int, repeats: int, knn_max: int) -> dict:
     t["content_edges"], (cidx, cscore) = _bench(cfn, fc, repeats=repeats)
 
     def mp(fc, fs, idx, score, pi, cidx, cscore):
-        sg, cg = build_graphs(fc, fs, idx, score, scale_probs=pi, content_idx=cidx, content_score=cscore)
+        sg, cg = build_graph(fc, fs, idx, score, scale_probs=pi, content_idx=cidx, content_score=cscore)
         return propagate_fast(m.layer_a, m.layer_b, sg, cg, content_hw=fc.shape[1:3], style_hw=fs.shape[1:3],
                               patch_size=p, scales=scales, chunk=cfg.mp_chunk)
 
     t["message_passing"], f_agg = _bench(jax.jit(mp), fc, fs, idx, score, pi, cidx, cscore, repeats=repeats)
-    t["adain+decoder"], out = _bench(jax.jit(lambda f, s: m.decoder(adain(f, s))), f_agg, fs, repeats=repeats)
+    if size > tile:
+        dec = lambda f, s: tiled_apply(lambda t: dec_j(state, t, s), f, tile=tile // 8, halo=8, scale=8)  # noqa
+    else:
+        dec = functools.partial(dec_j, state)
+    t["adain+decoder"], out = _bench(dec, f_agg, fs, repeats=repeats)
     assert out.shape == (1, size, size, 3) and bool(jnp.isfinite(out).all())
     return {"size": size, "style": style_size, "content_edges": cfg.content_edges, "stages": t,
             "total": sum(t.values()), "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
@@ -116,13 +135,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096])
     ap.add_argument("--style-size", type=int, default=1024)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2, help="timed runs after a warm-up (0: one run incl. compile)")
+    ap.add_argument("--big-repeats", type=int, default=0, help="--repeats for sizes of 2048 and above")
+    ap.add_argument("--tile", type=int, default=1024, help="encoder/decoder tile above this size")
     ap.add_argument("--knn-max", type=int, default=128 * 128, help="content nodes above which edges are spatial")
     ap.add_argument("--flops-size", type=int, default=512, help="0 to skip")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, min(args.style_size, args.one), args.repeats, args.knn_max)))
+        print(json.dumps(run_one(args.one, min(args.style_size, args.one), args.repeats, args.knn_max, args.tile)))
         return
     import jax
 
@@ -131,7 +152,8 @@ def main() -> None:
           + f" {'total s':>8} {'peak GB':>8}")
     for size in args.sizes:
         cmd = [sys.executable, __file__, "--one", str(size), "--style-size", str(args.style_size),
-               "--repeats", str(args.repeats), "--knn-max", str(args.knn_max)]
+               "--repeats", str(args.repeats if size < 2048 else args.big_repeats), "--knn-max", str(args.knn_max),
+               "--tile", str(args.tile)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             print(f"{size:>8} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")

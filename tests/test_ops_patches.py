@@ -9,9 +9,12 @@ import pytest
 
 from jaxstyle.ops.patches import check_patch_grid, feat2patch, patch2feat
 
-# Eager dispatch compiles every one of the p² slices (and their transposes) separately: jit keeps the tests fast.
-F2P = jax.jit(feat2patch, static_argnames=("patch_size", "stride", "dilation", "padding"))
-P2F = jax.jit(patch2feat, static_argnames=("hw", "patch_size", "stride", "dilation"))
+# XLA:CPU compile time dominates these tiny shapes (eager dispatch would compile each of the p² slices on its own):
+# one jit per configuration, with the quick compile settings (-O0, no MLIR fusion emitters; same computation).
+QUICK = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False} \
+    if jax.default_backend() == "cpu" else None
+F2P = jax.jit(feat2patch, static_argnames=("patch_size", "stride", "dilation", "padding"), compiler_options=QUICK)
+P2F = jax.jit(patch2feat, static_argnames=("hw", "patch_size", "stride", "dilation"), compiler_options=QUICK)
 
 
 def ref_patches(x: np.ndarray, p: int, *, stride: int = 1, dilation: int = 1) -> np.ndarray:
@@ -82,8 +85,8 @@ def test_node_vectors_and_roundtrip(hw, p, dilation):
     np.testing.assert_allclose(np.asarray(back), x, atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("hw", [(7, 9), (6, 8)])
-@pytest.mark.parametrize("p,dilation", [(1, 1), (3, 2), (5, 1)])
+@pytest.mark.parametrize("hw", [(7, 9), (6, 8), (5, 5)])
+@pytest.mark.parametrize("p,dilation", [(1, 1), (3, 1), (3, 2), (5, 1)])
 def test_stride_two_nodes_at_even_locations(hw, p, dilation):
     h, w = hw
     if (p // 2) * dilation >= min(h, w):
@@ -136,19 +139,22 @@ def test_patch2feat_general_vectors(p, dilation):
 
 
 def test_errors_name_the_value():
+    def f2p(x, *a, **kw):  # under jit the validation raises while tracing, before anything is compiled
+        return jax.jit(lambda x: feat2patch(x, *a, **kw))(x)
+
     x = jnp.zeros((1, 6, 6, 2))
     with pytest.raises(ValueError, match="patch_size=2"):
-        feat2patch(x, 2)
+        f2p(x, 2)
     with pytest.raises(ValueError, match="patch_size=0"):
-        feat2patch(x, 0)
+        f2p(x, 0)
     with pytest.raises(ValueError, match=r"3x4.*patch_size=5"):  # patch larger than the map
-        feat2patch(jnp.zeros((1, 3, 4, 2)), 5)
+        f2p(jnp.zeros((1, 3, 4, 2)), 5)
     with pytest.raises(ValueError, match=r"4x6.*patch_size=3 with dilation=4.*at least 5"):  # reflect pad 4 >= 4
-        feat2patch(jnp.zeros((1, 4, 6, 2)), 3, dilation=4)
+        f2p(jnp.zeros((1, 4, 6, 2)), 3, dilation=4)
     check_patch_grid((5, 6), 3, 4)  # pad 4 < 5: fits
     with pytest.raises(ValueError, match="dilation=0"):
-        feat2patch(x, 3, dilation=0)
+        f2p(x, 3, dilation=0)
     with pytest.raises(ValueError, match="'wrap'"):
-        feat2patch(x, 3, padding="wrap")
+        f2p(x, 3, padding="wrap")
     with pytest.raises(ValueError, match="patch2feat: 35 patches"):
-        patch2feat(jnp.zeros((1, 35, 18)), (6, 6), 3)
+        jax.jit(lambda z: patch2feat(z, (6, 6), 3))(jnp.zeros((1, 35, 18)))

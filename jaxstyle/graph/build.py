@@ -129,6 +129,8 @@ def content_knn_edges(content_feat: jax.Array, *, k: int, patch_size: int = 5, s
 
     Returns ``(idx [B, N_c, k], score [B, N_c, k])`` like :func:`knn_edges`.
     """
+    hn, wn = -(-content_feat.shape[1] // stride), -(-content_feat.shape[2] // stride)
+    _check(similarity, k, hn * wn - 1, block_size)
     nodes = feat2patch(content_feat, patch_size, stride=stride, padding=padding)
     return knn_from_nodes(content_feat, nodes, k=k, patch_size=patch_size, stride=stride, similarity=similarity,
                           block_size=block_size, exclude_self=True, padding=padding, precision=precision)

@@ -29,7 +29,7 @@ def _grid_pos(h: int, w: int) -> jax.Array:
     return jnp.stack([ys, xs], -1)
 
 
-def build_graphs(content_feat: jax.Array, style_feat: jax.Array, idx: jax.Array, score: jax.Array, *,
+def build_graph(content_feat: jax.Array, style_feat: jax.Array, idx: jax.Array, score: jax.Array, *,
                  scale_probs: jax.Array | None = None, content_idx: jax.Array | None = None,
                  content_score: jax.Array | None = None) -> tuple[jc.GraphsTuple, jc.GraphsTuple | None]:
     """Build the batched style→content graph and, if content edges are given, the content↔content graph.

@@ -99,9 +99,6 @@ class GraphLayer(nnx.Module):
 class _Dense:
     """Edges as ``[N, k, ...]`` (receiver-sorted, exactly k per receiver)."""
 
-    def __init__(self, n: int):
-        self.n = n
-
     def softmax(self, e):
         return jax.nn.softmax(e, axis=1)
 
@@ -153,7 +150,7 @@ def _edge_weights(layer: GraphLayer, ops, recv_q, send_s, ncc, send_deg, best_fi
     return None
 
 
-def _combine(layer: GraphLayer, ops, w, values, x_self) -> jax.Array:
+def _combine_segment(layer: GraphLayer, ops: _Segment, w, values, x_self) -> jax.Array:
     """Aggregate edge values ``[E.., P, C]`` into receivers; ``x_self [N, P, C]`` is the receiver's own patch."""
     agg = layer.aggregator
     if w is not None:
@@ -211,7 +208,7 @@ def _take(x: jax.Array, ids: jax.Array) -> jax.Array:
 
 
 def _combine_dense(layer: GraphLayer, w, value: Callable[[int], jax.Array], x_self, k: int) -> jax.Array:
-    """Dense counterpart of :func:`_combine`, one neighbour column at a time (2-D gathers are much faster on CPU).
+    """Dense counterpart of :func:`_combine_segment`, one neighbour column at a time (2-D gathers are much faster on CPU).
 
     ``w [n, k, H]`` or None; ``value(t) -> [n, C]`` is neighbour column t; ``x_self [n, C]``.
     """
@@ -263,7 +260,7 @@ def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi
                      for si, s in enumerate(scales))[idx]
     if layer_a.aggregator == "gcn":
         send_deg = jnp.zeros((hs * ws,), jnp.float32).at[idx.reshape(-1)].add(1.0)[idx]
-    dense = _Dense(nc)
+    dense = _Dense()
     w_a = _edge_weights(layer_a, dense, recv_q, send_s, ncc, send_deg, jnp.arange(k)[None, :] == 0)
     x_self_needed = layer_a.aggregator in ("sage", "gin", "edgeconv")
 
@@ -299,9 +296,11 @@ def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi
         bq, bs = layer_b.att_vectors()
 
         def logit_terms(o, acc):
-            t = layer_b.project_s(all_a(o)).reshape(nc, heads, c // heads)  # tied: u = U m at both ends
-            return (acc[0] + jnp.einsum("nhc,hc->nh", t, bq[o].reshape(heads, -1), precision=_HIGHEST),
-                    acc[1] + jnp.einsum("nhc,hc->nh", t, bs[o].reshape(heads, -1), precision=_HIGHEST))
+            ma = all_a(o)
+            us = layer_b.project_s(ma).reshape(nc, heads, c // heads)
+            uq = us if layer_b.tied else layer_b.project_q(ma).reshape(nc, heads, c // heads)
+            return (acc[0] + jnp.einsum("nhc,hc->nh", uq, bq[o].reshape(heads, -1), precision=_HIGHEST),
+                    acc[1] + jnp.einsum("nhc,hc->nh", us, bs[o].reshape(heads, -1), precision=_HIGHEST))
 
         zero = jnp.zeros((nc, heads), jnp.float32)
         t1, t2 = jax.lax.fori_loop(0, p * p, logit_terms, (zero, zero))
@@ -336,7 +335,7 @@ def _shift_add(canvas: jax.Array, z: jax.Array, o, p: int) -> jax.Array:
 def propagate_fast(layer_a: GraphLayer, layer_b: GraphLayer | None, style_graph: jc.GraphsTuple,
                    content_graph: jc.GraphsTuple | None, *, content_hw: tuple[int, int], style_hw: tuple[int, int],
                    patch_size: int, scales: Sequence[int], chunk: int = 4096) -> jax.Array:
-    """Layer A (+ layer B) + Patch2Feat on batched grid graphs from :func:`jaxstyle.graph.graphs.build_graphs`.
+    """Layer A (+ layer B) + Patch2Feat on batched grid graphs from :func:`jaxstyle.graph.graphs.build_graph`.
 
     Args:
       layer_a, layer_b: the relations' parameters (``layer_b=None``: no content↔content layer).
@@ -410,7 +409,7 @@ def _general_layer(layer: GraphLayer, recv_nodes, send_nodes, senders, receivers
     if layer.aggregator == "gcn":
         send_deg = jc.segment_sum(jnp.ones_like(ncc), senders, send_nodes.shape[0])[senders]
     w = _edge_weights(layer, ops, recv_q, send_s, ncc, send_deg, best_first)
-    return _combine(layer, ops, w, values, recv_nodes)
+    return _combine_segment(layer, ops, w, values, recv_nodes)
 
 
 def propagate_general(layer_a: GraphLayer, layer_b: GraphLayer | None, style_graph: jc.GraphsTuple,
@@ -427,6 +426,9 @@ def propagate_general(layer_a: GraphLayer, layer_b: GraphLayer | None, style_gra
     recv_a = style_graph.receivers
     ncc_a = style_graph.edges["ncc"]
     best_a = ncc_a >= jc.segment_max(ncc_a, recv_a, nc)[recv_a]
+    # ties: exactly one edge per receiver, the lowest style id (lax.top_k, hence the fast path, puts it first)
+    snd_a = style_graph.senders
+    best_a &= snd_a == -jc.segment_max(jnp.where(best_a, -snd_a, -jnp.iinfo(snd_a.dtype).max), recv_a, nc)[recv_a]
     m = _general_layer(layer_a, patches[:nc], patches[nc:], style_graph.senders - nc, recv_a, ncc_a, nc, best_a)
     if layer_b is not None:
         self_ids = jnp.arange(nc, dtype=content_graph.senders.dtype)

@@ -16,7 +16,7 @@ from flax import nnx
 
 from jaxstyle.graph.build import SIMILARITIES, content_knn_edges, knn_from_nodes, spatial_edges
 from jaxstyle.graph.deform import ScalePredictor, mix_probs, scale_maps
-from jaxstyle.graph.graphs import build_graphs
+from jaxstyle.graph.graphs import build_graph
 from jaxstyle.graph.message_passing import AGGREGATORS, GraphLayer, propagate_fast
 from jaxstyle.losses import content_loss, mse, style_stats_loss
 from jaxstyle.nn.blocks import MirrorDecoder
@@ -154,7 +154,7 @@ class GNNStyle(nnx.Module):
                                                  block_size=cfg.knn_block_size)
             else:
                 cidx, cscore = spatial_edges(sg(fc), k=cfg.k_content, patch_size=p, similarity=cfg.similarity)
-        style_graph, content_graph = build_graphs(fc, fs, idx, score, scale_probs=pi, content_idx=cidx,
+        style_graph, content_graph = build_graph(fc, fs, idx, score, scale_probs=pi, content_idx=cidx,
                                                   content_score=cscore)
         f_agg = propagate_fast(self.layer_a, self.layer_b, style_graph, content_graph, content_hw=fc.shape[1:3],
                                style_hw=(hs, ws), patch_size=p, scales=self.scales, chunk=cfg.mp_chunk)
