@@ -67,3 +67,21 @@ def content_photos():
 def style_images():
     """Two real paintings, ``[2, 64, 64, 3]`` float32 in [0, 1]."""
     return np.stack([_photo("style", "starry_night.jpg", 64), _photo("style", "mosaic.jpg", 64)])
+
+
+def counting_train_step(model, lr: float = 1e-4):
+    """``(step, state, traces)``: the real jitted train step (Adam) with a trace counter in its loss body."""
+    import optax
+    from flax import nnx
+
+    from jaxstyle.train import init_state, make_train_step
+
+    traces = []
+
+    def loss_fn(m, batch):
+        traces.append(1)
+        return m.loss(batch["content"], batch["style"])
+
+    tx = optax.adam(lr)
+    graphdef, state = init_state(nnx.clone(model), tx)
+    return make_train_step(graphdef, tx, loss_fn), state, traces

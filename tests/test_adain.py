@@ -3,15 +3,14 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from flax import nnx
 
 import jaxstyle
 from jaxstyle.models import adain
 from jaxstyle.nn.blocks import MirrorDecoder
+from conftest import counting_train_step
 from jaxstyle.params import flat_params, load_params, save_params
-from jaxstyle.train import init_state, make_train_step
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +35,7 @@ def test_encoder_is_frozen_and_decoder_is_trainable(model):
 
 
 def test_train_step_loss_falls_traces_once_and_updates_every_parameter(model, content_photos, style_images):
-    traces = []
-
-    def loss_fn(m, batch):
-        traces.append(1)
-        return m.loss(batch["content"], batch["style"])
-
-    tx = optax.adam(1e-4)
-    graphdef, state = init_state(nnx.clone(model), tx)
-    step = make_train_step(graphdef, tx, loss_fn)
+    step, state, traces = counting_train_step(model)
     batch = {"content": jnp.asarray(content_photos), "style": jnp.asarray(style_images)}
     before = jax.tree.map(np.asarray, state.params)
     losses = []
