@@ -75,7 +75,7 @@ def test_mismatched_batches(model):
     dict(scales=(1,)), dict(use_content_edges=False), dict(content_edges="spatial", k_content=8),
     dict(aggregator="gcn"), dict(aggregator="gin"), dict(aggregator="edgeconv"), dict(aggregator="sage"),
     dict(aggregator="mean_topk"), dict(aggregator="hard_nn"), dict(use_adain_refine=False),
-    dict(similarity="euclidean"), dict(ncc_edge_bias=False), dict(scale_mode="gumbel_st"), dict(patch_size=3),
+    dict(similarity="euclidean"), dict(attn="gat"), dict(attn="gatv2"), dict(scale_mode="gumbel_st"), dict(patch_size=3),
 ])
 def test_every_ablation_switch_runs(vgg, overrides, content_photos, style_images):
     cfg = gnn.default_config()

@@ -118,12 +118,16 @@ def _perturb(layer: GraphLayer, seed: int) -> GraphLayer:
 
 
 def _layers(agg: str, with_b: bool):
+    """Layers for a case; the pseudo-aggregators "gatv2" / "gatv2-untied" are GAT with GATv2 attention."""
     common = dict(gamma_init=3.0, att_std=0.3)
+    tied = agg != "gatv2-untied"
+    if agg.startswith("gatv2"):
+        agg, common["attention"] = "gat", "gatv2"
     la = _perturb(GraphLayer(C, P, HEADS, agg, rngs=nnx.Rngs(0), **common), 1)
     lb = None
     if with_b:  # as the model: tied projections, hard_nn's layer B averages uniformly
         agg_b = "mean_topk" if agg == "hard_nn" else agg
-        lb = _perturb(GraphLayer(C, P, HEADS, agg_b, rngs=nnx.Rngs(2), tied=True, **common), 3)
+        lb = _perturb(GraphLayer(C, P, HEADS, agg_b, rngs=nnx.Rngs(2), tied=tied, **common), 3)
     return la, lb
 
 
@@ -198,6 +202,7 @@ def test_build_graphs_contract(feats):
 # (1, 3) (a full product would double the compile time for the same code paths).
 FAST_CASES = [(agg, with_b, (1,) if (i + with_b) % 2 else (1, 3))
               for i, agg in enumerate(AGGREGATORS) for with_b in (False, True)]
+FAST_CASES += [("gatv2", False, (1, 3)), ("gatv2", True, (1,)), ("gatv2-untied", True, (1, 3))]
 
 
 @pytest.mark.parametrize("agg,with_b,scales", FAST_CASES,

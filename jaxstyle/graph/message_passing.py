@@ -43,13 +43,16 @@ class GraphLayer(nnx.Module):
 
     def __init__(self, channels: int, patch_size: int, heads: int, aggregator: str = "gat", *, rngs: nnx.Rngs,
                  gamma_init: float = 10.0, att_std: float = 0.01, ncc_edge_bias: bool = True,
-                 leaky_slope: float = 0.2, tied: bool = False):
+                 leaky_slope: float = 0.2, tied: bool = False, attention: str = "gat"):
         if aggregator not in AGGREGATORS:
             raise ValueError(f"aggregator={aggregator!r}: choose one of {', '.join(AGGREGATORS)}")
+        if attention not in ("gat", "gatv2"):
+            raise ValueError(f"attention={attention!r}: use 'gat' (additive) or 'gatv2'")
         if channels % heads:
             raise ValueError(f"heads={heads} must divide the feature channels ({channels})")
         self.aggregator, self.heads, self.patch_size = aggregator, heads, patch_size
         self.ncc_edge_bias, self.leaky_slope, self.tied = ncc_edge_bias, leaky_slope, tied
+        self.attention = attention
         eye = jnp.eye(channels, dtype=jnp.float32)
         p2 = patch_size * patch_size
         if aggregator in ("mean_topk", "hard_nn"):
@@ -58,8 +61,9 @@ class GraphLayer(nnx.Module):
         if aggregator == "gat":
             if not tied:
                 self.proj_q = nnx.Param(eye)
-            self.att_q = nnx.Param(att_std * jax.random.normal(rngs.params(), (p2, channels)))
-            self.att_s = nnx.Param(att_std * jax.random.normal(rngs.params(), (p2, channels)))
+            if attention == "gat":  # additive: a_q·q_i + a_s·z_j
+                self.att_q = nnx.Param(att_std * jax.random.normal(rngs.params(), (p2, channels)))
+            self.att_s = nnx.Param(att_std * jax.random.normal(rngs.params(), (p2, channels)))  # gatv2: the one a
             self.gamma = nnx.Param(jnp.full((heads,), gamma_init, jnp.float32))
         if aggregator == "sage":
             self.self_w = nnx.Param(jnp.zeros((channels, channels), jnp.float32))
@@ -81,12 +85,21 @@ class GraphLayer(nnx.Module):
     def att_vectors(self) -> tuple[jax.Array, jax.Array]:
         return self.att_q[...], self.att_s[...]
 
-    def logits(self, q_term: jax.Array, s_term: jax.Array, ncc: jax.Array) -> jax.Array:
-        """``LeakyReLU(q + s + γ·NCC)`` per edge and head; all inputs broadcast to ``[..., H]``."""
-        e = q_term + s_term
-        if self.ncc_edge_bias:
-            e = e + self.gamma[...] * ncc[..., None]
-        return jax.nn.leaky_relu(e, self.leaky_slope)
+    @property
+    def v2(self) -> bool:
+        return self.aggregator == "gat" and self.attention == "gatv2"
+
+    def pair_term(self, q: jax.Array, z: jax.Array, o=None) -> jax.Array:
+        """GATv2 ``a·LeakyReLU(q + z)`` per head; ``q, z [..., P or 1, C]`` (``o``: the single offset given)."""
+        a = self.att_s[...] if o is None else self.att_s[o][None]
+        t = jax.nn.leaky_relu(q + z, self.leaky_slope) * a
+        return t.reshape(*t.shape[:-2], t.shape[-2], self.heads, -1).sum((-3, -1))
+
+    def logits(self, terms: jax.Array, ncc: jax.Array) -> jax.Array:
+        """Edge logits per head from ``terms [..., H]``: additive GAT ``LeakyReLU(a_q·q + a_s·z + γ·NCC)``
+        (``terms = a_q·q + a_s·z``); GATv2 ``a·LeakyReLU(q + z) + γ·NCC`` (``terms`` = the pair term)."""
+        e = terms + (self.gamma[...] * ncc[..., None] if self.ncc_edge_bias else 0.0)
+        return e if self.v2 else jax.nn.leaky_relu(e, self.leaky_slope)
 
     def mlp(self, x: jax.Array) -> jax.Array:
         return jax.nn.relu(x @ self.mlp_w1[...] + self.mlp_b1[...]) @ self.mlp_w2[...] + self.mlp_b2[...]
@@ -135,11 +148,13 @@ def _weigh(w: jax.Array, v: jax.Array, heads: int) -> jax.Array:
     return (v * w[..., None, :, None]).reshape(shape)
 
 
-def _edge_weights(layer: GraphLayer, ops, recv_q, send_s, ncc, send_deg, best_first) -> jax.Array | None:
-    """Per-edge, per-head weights for the weighted-sum aggregators (``None`` for sage/gin/edgeconv)."""
+def _edge_weights(layer: GraphLayer, ops, terms, ncc, send_deg, best_first) -> jax.Array | None:
+    """Per-edge, per-head weights for the weighted-sum aggregators (``None`` for sage/gin/edgeconv).
+
+    ``terms [E.., H]``: the attention terms of every edge (gat / gatv2, see :meth:`GraphLayer.logits`)."""
     agg = layer.aggregator
     if agg == "gat":
-        return ops.softmax(layer.logits(recv_q, send_s, ncc))
+        return ops.softmax(layer.logits(terms, ncc))
     if agg == "mean_topk":
         return jnp.broadcast_to((1.0 / ops.degree(ncc))[..., None], (*ncc.shape, layer.heads))
     if agg == "hard_nn":
@@ -252,30 +267,45 @@ def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi
     fc_flat = jnp.pad(fc, ((r, r), (r, r), (0, 0)), mode="reflect").reshape(-1, c)
     c_base = (ys + r) * wcp + xs + r
 
-    recv_q = send_s = send_deg = None
-    if layer_a.aggregator == "gat":
+    def style_value(o, jt):  # scale-mixed projected style patch of nodes jt at window offset o → [n, C]
+        oy, ox = o // p - r, o % p - r
+        return sum(_take(pi[:, si], jt)[:, None] * _take(z_flat[si], _take(z_base[si], jt)
+                                                         + s * (oy * z_width[si] + ox))
+                   for si, s in enumerate(scales))
+
+    def content_at(flat, o, ids):  # content-map patch of nodes ids at window offset o → [n, C]
+        return _take(flat, _take(c_base, ids) + (o // p - r) * wcp + o % p - r)
+
+    terms = send_deg = None
+    if layer_a.v2:  # a·LeakyReLU(q_i + z_j) needs every edge at every offset: one extra pass
+        q_flat = jnp.pad(layer_a.project_q(fc), ((r, r), (r, r), (0, 0)), mode="reflect").reshape(-1, c)
+
+        def v2_terms(o, acc):
+            def chunk_terms(ids):
+                q, j = content_at(q_flat, o, ids)[:, None], _take(idx, ids)
+                return jnp.stack([layer_a.pair_term(q, style_value(o, j[:, t])[:, None], o)
+                                  for t in range(k)], axis=1)
+
+            return acc + _chunked(chunk_terms, nc, chunk)
+
+        terms = jax.lax.fori_loop(0, p * p, v2_terms, jnp.zeros((nc, k, heads), jnp.float32))
+    elif layer_a.aggregator == "gat":
         att_q, att_s = layer_a.att_vectors()
         recv_q = _head_conv(layer_a.project_q(fc), att_q, p, heads).reshape(nc, 1, heads)
         send_s = sum(pi[:, si:si + 1] * _head_conv(layer_a.project_s(s_maps[si]), att_s, p, heads, s).reshape(-1, heads)
-                     for si, s in enumerate(scales))[idx]
+                     for si, s in enumerate(scales))
+        terms = recv_q + send_s[idx]
     if layer_a.aggregator == "gcn":
         send_deg = jnp.zeros((hs * ws,), jnp.float32).at[idx.reshape(-1)].add(1.0)[idx]
     dense = _Dense()
-    w_a = _edge_weights(layer_a, dense, recv_q, send_s, ncc, send_deg, jnp.arange(k)[None, :] == 0)
+    w_a = _edge_weights(layer_a, dense, terms, ncc, send_deg, jnp.arange(k)[None, :] == 0)
     x_self_needed = layer_a.aggregator in ("sage", "gin", "edgeconv")
 
     def msg_a(o, ids):  # layer-A output of nodes `ids` at window offset o → [len(ids), C]
-        oy, ox = o // p - r, o % p - r
         j = _take(idx, ids)
-
-        def value(t):
-            jt = j[:, t]
-            return sum(_take(pi[:, si], jt)[:, None] * _take(z_flat[si], _take(z_base[si], jt)
-                                                             + s * (oy * z_width[si] + ox))
-                       for si, s in enumerate(scales))
-
-        x_self = _take(fc_flat, _take(c_base, ids) + oy * wcp + ox) if x_self_needed else None
-        return _combine_dense(layer_a, None if w_a is None else _take(w_a, ids), value, x_self, k)
+        x_self = content_at(fc_flat, o, ids) if x_self_needed else None
+        return _combine_dense(layer_a, None if w_a is None else _take(w_a, ids), lambda t: style_value(o, j[:, t]),
+                              x_self, k)
 
     def all_a(o):
         return _chunked(lambda ids: msg_a(o, ids), nc, chunk)
@@ -291,23 +321,26 @@ def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi
     nbr = jnp.concatenate([cidx, jnp.arange(nc)[:, None]], axis=1)
     kb = nbr.shape[1]
     nbr_ncc = jnp.concatenate([cncc, jnp.ones((nc, 1), cncc.dtype)], axis=1)
-    recv_t = send_t = send_deg_b = None
+    terms_b = send_deg_b = None
     if layer_b.aggregator == "gat":
-        bq, bs = layer_b.att_vectors()
+        bq, bs = (None, None) if layer_b.v2 else layer_b.att_vectors()
 
-        def logit_terms(o, acc):
+        def b_terms(o, acc):
             ma = all_a(o)
-            us = layer_b.project_s(ma).reshape(nc, heads, c // heads)
-            uq = us if layer_b.tied else layer_b.project_q(ma).reshape(nc, heads, c // heads)
-            return (acc[0] + jnp.einsum("nhc,hc->nh", uq, bq[o].reshape(heads, -1), precision=_HIGHEST),
-                    acc[1] + jnp.einsum("nhc,hc->nh", us, bs[o].reshape(heads, -1), precision=_HIGHEST))
+            us = layer_b.project_s(ma)
+            uq = us if layer_b.tied else layer_b.project_q(ma)
+            if layer_b.v2:
+                return acc + _chunked(lambda ids: jnp.stack(
+                    [layer_b.pair_term(_take(uq, ids)[:, None], _take(us, _take(nbr, ids)[:, t])[:, None], o)
+                     for t in range(kb)], axis=1), nc, chunk)
+            tq = jnp.einsum("nhc,hc->nh", uq.reshape(nc, heads, -1), bq[o].reshape(heads, -1), precision=_HIGHEST)
+            ts = jnp.einsum("nhc,hc->nh", us.reshape(nc, heads, -1), bs[o].reshape(heads, -1), precision=_HIGHEST)
+            return acc + tq[:, None] + ts[nbr]  # additive: a_q·u_i + a_s·u_l
 
-        zero = jnp.zeros((nc, heads), jnp.float32)
-        t1, t2 = jax.lax.fori_loop(0, p * p, logit_terms, (zero, zero))
-        recv_t, send_t = t1[:, None], t2[nbr]
+        terms_b = jax.lax.fori_loop(0, p * p, b_terms, jnp.zeros((nc, kb, heads), jnp.float32))
     if layer_b.aggregator == "gcn":
         send_deg_b = jnp.zeros((nc,), jnp.float32).at[nbr.reshape(-1)].add(1.0)[nbr]
-    w_b = _edge_weights(layer_b, dense, recv_t, send_t, nbr_ncc, send_deg_b, None)
+    w_b = _edge_weights(layer_b, dense, terms_b, nbr_ncc, send_deg_b, None)
 
     def fold_b(o, canvas):
         ma = all_a(o)
@@ -400,15 +433,17 @@ def _general_layer(layer: GraphLayer, recv_nodes, send_nodes, senders, receivers
     ops = _Segment(receivers, n_recv)
     values = layer.project_s(send_nodes)[senders]  # [E, P, C]
     heads = layer.heads
-    recv_q = send_s = send_deg = None
-    if layer.aggregator == "gat":
+    terms = send_deg = None
+    if layer.v2:
+        terms = layer.pair_term(layer.project_q(recv_nodes)[receivers], values)
+    elif layer.aggregator == "gat":
         att_q, att_s = layer.att_vectors()
         q = (layer.project_q(recv_nodes) * att_q).reshape(*recv_nodes.shape[:2], heads, -1).sum((1, 3))
         s = (layer.project_s(send_nodes) * att_s).reshape(*send_nodes.shape[:2], heads, -1).sum((1, 3))
-        recv_q, send_s = q[receivers], s[senders]
+        terms = q[receivers] + s[senders]
     if layer.aggregator == "gcn":
         send_deg = jc.segment_sum(jnp.ones_like(ncc), senders, send_nodes.shape[0])[senders]
-    w = _edge_weights(layer, ops, recv_q, send_s, ncc, send_deg, best_first)
+    w = _edge_weights(layer, ops, terms, ncc, send_deg, best_first)
     return _combine_segment(layer, ops, w, values, recv_nodes)
 
 

@@ -44,7 +44,7 @@ def default_config() -> ml_collections.ConfigDict:
         scale_entropy_weight=0.0,     # §4.3 optional regulariser
         heads=4,                      # §5.1
         aggregator="gat",             # §12 gat | gcn | gin | edgeconv | sage | mean_topk | hard_nn
-        ncc_edge_bias=True,           # §5.1 γ·NCC term in the attention logits
+        attn="gat_ncc",               # §5.1 / §12 "gat_ncc" (GAT + γ·NCC) | "gat" (pure GAT) | "gatv2" (+ γ·NCC)
         gamma_init=10.0,              # §5.1
         att_init_std=0.01,            # §5.1
         leaky_slope=0.2,              # §5.1
@@ -90,8 +90,10 @@ class GNNStyle(nnx.Module):
         self.scale_predictor = (ScalePredictor(c, len(scales), tuple(cfg.scale_hidden),
                                                init_bias=cfg.scale_init_bias, head_std=cfg.scale_head_init_std,
                                                rngs=rngs) if len(scales) > 1 else None)
-        common = dict(rngs=rngs, gamma_init=cfg.gamma_init, att_std=cfg.att_init_std,
-                      ncc_edge_bias=cfg.ncc_edge_bias, leaky_slope=cfg.leaky_slope)
+        if cfg.attn not in ("gat", "gat_ncc", "gatv2"):
+            raise ValueError(f"attn={cfg.attn!r}: use 'gat_ncc', 'gat' or 'gatv2'")
+        common = dict(rngs=rngs, gamma_init=cfg.gamma_init, att_std=cfg.att_init_std, leaky_slope=cfg.leaky_slope,
+                      ncc_edge_bias=cfg.attn != "gat", attention="gatv2" if cfg.attn == "gatv2" else "gat")
         self.layer_a = GraphLayer(c, cfg.patch_size, cfg.heads, cfg.aggregator, **common)
         agg_b = "mean_topk" if cfg.aggregator == "hard_nn" else cfg.aggregator
         self.layer_b = (GraphLayer(c, cfg.patch_size, cfg.heads, agg_b, tied=True, **common)
