@@ -193,10 +193,13 @@ def pair_scores(feat: jax.Array, idx: jax.Array, *, patch_size: int = 5, similar
     def offset(o, acc):
         dot, s_i, s_j, q_i, q_j = acc
         oo = (o // patch_size) * wp + o % patch_size
-        fi = jnp.take_along_axis(flat, (base + oo)[None, :, None], axis=1)  # [B, N, C]
-        fj = jax.vmap(lambda f, ix: f[ix])(flat, nbase + oo)  # [B, N, t, C]
-        return (dot + jnp.einsum("bnc,bntc->bnt", fi, fj, precision=_HIGHEST), s_i + fi.sum(-1),
-                s_j + fj.sum(-1), q_i + (fi * fi).sum(-1), q_j + (fj * fj).sum(-1))
+        take = jax.vmap(lambda f, ix: jnp.take(f, ix, axis=0, mode="clip"))
+        fi = take(flat, jnp.broadcast_to(base + oo, (b, h * w)))  # [B, N, C]
+        cols = [take(flat, nbase[..., t] + oo) for t in range(idx.shape[-1])]  # t × [B, N, C]: O(N·C) memory
+        fj_dot = jnp.stack([jnp.einsum("bnc,bnc->bn", fi, f, precision=_HIGHEST) for f in cols], -1)
+        fj_sum = jnp.stack([f.sum(-1) for f in cols], -1)
+        fj_sq = jnp.stack([(f * f).sum(-1) for f in cols], -1)
+        return dot + fj_dot, s_i + fi.sum(-1), s_j + fj_sum, q_i + (fi * fi).sum(-1), q_j + fj_sq
 
     z_n, z_t = jnp.zeros((b, h * w), jnp.float32), jnp.zeros(idx.shape, jnp.float32)
     dot, s_i, s_j, q_i, q_j = jax.lax.fori_loop(0, patch_size * patch_size, offset, (z_t, z_n, z_t, z_n, z_t))

@@ -15,6 +15,11 @@ Two implementations of the same layers, which agree (tests):
 Aggregators (``aggregator=``): ``gat`` (default: GAT additive attention plus a learnable NCC edge term), ``gcn``,
 ``gin``, ``edgeconv``, ``sage`` (the paper's ablation), and the parameter-free baselines ``mean_topk`` (uniform
 average of the k neighbours) and ``hard_nn`` (the best neighbour only; layer B then averages uniformly).
+
+``attention="gatv2"`` scores each edge as ``a·LeakyReLU(W_q x_i + W_s z_j) (+ γ·NCC)``. In additive GAT the
+receiver term ``a_q·W_q x_i`` is the same for all of a node's edges, so it cancels in the softmax wherever those
+logits sit on one side of the LeakyReLU (with γ·NCC ≫ 0 that is almost everywhere): ``a_q`` and ``W_q`` then
+get (nearly) no gradient. GATv2 makes the ranking query-dependent at the cost of one more pass over the offsets.
 """
 
 from __future__ import annotations
