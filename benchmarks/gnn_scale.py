@@ -48,12 +48,11 @@ def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int) -
 
     from jaxstyle.ops.tiling import tiled_apply
     from jaxstyle.graph.build import content_knn_edges, knn_from_nodes, spatial_edges
-    from jaxstyle.graph.deform import scale_maps
+    from jaxstyle.graph.deform import mixed_style_nodes
     from jaxstyle.graph.graphs import build_graph
     from jaxstyle.graph.message_passing import propagate_fast
     from jaxstyle.models import gnn
     from jaxstyle.ops.norms import adain
-    from jaxstyle.ops.patches import feat2patch
 
     cfg = gnn.default_config()
     h = size // 8
@@ -78,9 +77,7 @@ def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int) -
 
     def nodes_fn(fc, fs):
         pi = m.scale_probs(fc, fs)
-        maps = scale_maps(fs, scales)
-        return pi, sum(pi[..., i].reshape(1, -1, 1) * feat2patch(maps[:, i], p, dilation=s)
-                       for i, s in enumerate(scales))
+        return pi, mixed_style_nodes(fs, pi, scales, p)
 
     t["scales+nodes"], (pi, nodes) = _bench(jax.jit(nodes_fn), fc, fs, repeats=repeats)
     t["style_knn"], (idx, score) = _bench(jax.jit(lambda fc, n: knn_from_nodes(

@@ -35,6 +35,24 @@ def scale_maps(style_feat: jax.Array, scales: Sequence[int]) -> jax.Array:
     return jnp.stack(maps, axis=1)
 
 
+def mixed_style_nodes(style_feat: jax.Array, scale_probs: jax.Array, scales: Sequence[int],
+                      patch_size: int) -> jax.Array:
+    """Scale-mixed node vectors ``x_j = Σ_σ π_jσ · X_s^(σ)[j]`` (spec §4.3).
+
+    Args:
+      style_feat: ``[B, hs, ws, C]``; scale_probs: ``[B, hs, ws, S]`` (or ``[B, hs·ws, S]``).
+
+    Returns:
+      ``[B, hs·ws, p²·C]`` (position-major, like ``feat2patch``).
+    """
+    from jaxstyle.ops.patches import feat2patch
+
+    b = style_feat.shape[0]
+    maps = scale_maps(style_feat, scales)
+    probs = scale_probs.reshape(b, -1, len(scales))
+    return sum(probs[..., si, None] * feat2patch(maps[:, si], patch_size, dilation=s) for si, s in enumerate(scales))
+
+
 def mix_probs(logits: jax.Array, *, mode: str = "soft", tau: float = 1.0, key: jax.Array | None = None) -> jax.Array:
     """Scale probabilities ``π`` from logits ``[..., S]``.
 

@@ -32,7 +32,8 @@ import numpy as np
 from flax import nnx
 
 from jaxstyle.graph import jraph_compat as jc
-from jaxstyle.ops.patches import feat2patch, patch2feat
+from jaxstyle.graph.deform import mixed_style_nodes, scale_maps
+from jaxstyle.ops.patches import patch2feat
 
 AGGREGATORS = ("gat", "gcn", "gin", "edgeconv", "sage", "mean_topk", "hard_nn")
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -388,13 +389,11 @@ def propagate_fast(layer_a: GraphLayer, layer_b: GraphLayer | None, style_graph:
     """
     h, w = content_hw
     hs, ws = style_hw
-    nc, ns = h * w, hs * ws
+    nc = h * w
     b = style_graph.n_node.shape[0]
     feat = style_graph.nodes["feat"].astype(jnp.float32)
     fc = feat[:, :nc].reshape(b, h, w, -1)
     fs = feat[:, nc:].reshape(b, hs, ws, -1)
-    from jaxstyle.graph.deform import scale_maps
-
     s_maps = scale_maps(fs, scales)
     pi = style_graph.nodes["scale_probs"][:, nc:]
     k = style_graph.receivers.shape[1] // nc
@@ -422,14 +421,7 @@ def _to_pc(patches: jax.Array, p: int) -> jax.Array:
 
 def node_patches(feat_map: jax.Array, scale_probs: jax.Array, scales: Sequence[int], patch_size: int) -> jax.Array:
     """Materialised (scale-mixed) node patches ``[N, p², C]`` of one ``[h, w, C]`` map; ``scale_probs [N, S]``."""
-    from jaxstyle.graph.deform import scale_maps
-
-    maps = scale_maps(feat_map[None], scales)[0]
-    out = 0.0
-    for si, s in enumerate(scales):
-        out = out + scale_probs[:, si, None, None] * _to_pc(feat2patch(maps[si][None], patch_size, dilation=s)[0],
-                                                          patch_size)
-    return out
+    return _to_pc(mixed_style_nodes(feat_map[None], scale_probs[None], scales, patch_size)[0], patch_size)
 
 
 def _general_layer(layer: GraphLayer, recv_nodes, send_nodes, senders, receivers, ncc, n_recv: int,

@@ -15,14 +15,14 @@ import ml_collections
 from flax import nnx
 
 from jaxstyle.graph.build import SIMILARITIES, content_knn_edges, knn_from_nodes, spatial_edges
-from jaxstyle.graph.deform import ScalePredictor, mix_probs, scale_maps
+from jaxstyle.graph.deform import ScalePredictor, mix_probs, mixed_style_nodes
 from jaxstyle.graph.graphs import build_graph
 from jaxstyle.graph.message_passing import AGGREGATORS, GraphLayer, propagate_fast
 from jaxstyle.losses import content_loss, mse, style_stats_loss
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
 from jaxstyle.ops.norms import adain, mean_std
-from jaxstyle.ops.patches import check_patch_grid, feat2patch
+from jaxstyle.ops.patches import check_patch_grid
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -142,10 +142,8 @@ class GNNStyle(nnx.Module):
         p = cfg.patch_size
         fc, fs = fc.astype(jnp.float32), fs.astype(jnp.float32)
         pi = self.scale_probs(fc, fs, key=key, tau=tau)
-        b, hs, ws, c = fs.shape
-        maps = scale_maps(fs, self.scales)
-        nodes = sum(pi[..., si].reshape(b, -1, 1)
-                    * feat2patch(maps[:, si], p, dilation=s) for si, s in enumerate(self.scales))
+        hs, ws = fs.shape[1:3]
+        nodes = mixed_style_nodes(fs, pi, self.scales, p)
         sg = jax.lax.stop_gradient  # edge selection is discrete: gradients flow through the weights only
         idx, score = knn_from_nodes(sg(fc), sg(nodes), k=k, patch_size=p, similarity=cfg.similarity,
                                     block_size=cfg.knn_block_size)
