@@ -1,25 +1,35 @@
-"""Inference weights as flat ``.npz`` files (``"decoder/convs/0/kernel"`` keys), read with NumPy only."""
+"""Inference weights as flat ``.npz`` files (``"decoder/convs/0/kernel"`` keys), read with NumPy only.
+
+A file may carry metadata under the key ``__meta__`` (a JSON string: method, model config, encoder identity,
+training step, ...); :mod:`jaxstyle.export` writes it and :func:`jaxstyle.load_pretrained` reads it.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
+from typing import Any
 
 import numpy as np
 from flax import nnx
 
 from jaxstyle._io import atomic_path
 
+META_KEY = "__meta__"
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
+    """Nested dicts → ``{"a/b/c": array}``."""
     out = {}
     for k, v in tree.items():
         key = f"{prefix}{k}"
-        out.update(_flatten(v, key + "/") if isinstance(v, dict) else {key: np.asarray(v)})
+        out.update(flatten(v, key + "/") if isinstance(v, dict) else {key: np.asarray(v)})
     return out
 
 
-def _unflatten(flat: dict[str, np.ndarray]) -> dict:
+def unflatten(flat: dict[str, np.ndarray]) -> dict:
+    """``{"a/b/0": array}`` → nested dicts (digit path parts become ints, as in ``nnx.to_pure_dict``)."""
     tree: dict = {}
     for key, v in flat.items():
         node = tree
@@ -32,35 +42,48 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict:
 
 def flat_params(model: nnx.Module) -> dict[str, np.ndarray]:
     """Every ``nnx.Param`` of ``model`` as ``{"decoder/convs/0/kernel": array, ...}``."""
-    return _flatten(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+    return flatten(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
 
 
-def save_params(model: nnx.Module, path: str | os.PathLike, *, overwrite: bool = False,
-                dtype: np.dtype | None = None) -> pathlib.Path:
-    """Write every ``nnx.Param`` of ``model`` to ``path`` (``.npz``), optionally cast (e.g. ``np.float16``)."""
-    flat = flat_params(model)
-    if dtype is not None:
-        flat = {k: v.astype(dtype) for k, v in flat.items()}
+def write_npz(path: str | os.PathLike, flat: dict[str, np.ndarray], *, meta: dict | None = None,
+              overwrite: bool = False, dtype: Any = None) -> pathlib.Path:
+    """Atomically write ``flat`` arrays (optionally cast, e.g. ``np.float16``) and ``meta`` to ``path``."""
+    arrays = {k: (np.asarray(v).astype(dtype) if dtype is not None else np.asarray(v)) for k, v in flat.items()}
+    if meta is not None:
+        arrays[META_KEY] = np.asarray(json.dumps(meta, sort_keys=True))
     with atomic_path(path, overwrite=overwrite, error=ValueError) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **flat)
+            np.savez(f, **arrays)
     return pathlib.Path(path)
 
 
-def load_params(model: nnx.Module, path: str | os.PathLike, *, strict: bool = True) -> nnx.Module:
-    """Load ``.npz`` parameters into ``model`` in place (cast to each parameter's dtype) and return it.
-
-    Every missing, unexpected or mis-shaped key is reported at once in one ``ValueError``; with
-    ``strict=False`` missing and unexpected keys are tolerated (shapes must still match).
-    """
+def read_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """``(flat arrays, metadata)`` of a weights ``.npz`` (metadata ``{}`` when absent). Raises ``ValueError``."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: parameter file not found")
     try:
         with np.load(path, allow_pickle=False) as z:
             flat = {k: z[k] for k in z.files}
+        meta = json.loads(str(flat.pop(META_KEY))) if META_KEY in flat else {}
     except Exception as e:
         raise ValueError(f"{path}: not a parameter .npz ({e})") from None
+    return flat, meta
+
+
+def save_params(model: nnx.Module, path: str | os.PathLike, *, overwrite: bool = False,
+                dtype: np.dtype | None = None, meta: dict | None = None) -> pathlib.Path:
+    """Write every ``nnx.Param`` of ``model`` to ``path`` (``.npz``), optionally cast (e.g. ``np.float16``)."""
+    return write_npz(path, flat_params(model), meta=meta, overwrite=overwrite, dtype=dtype)
+
+
+def set_flat_params(model: nnx.Module, flat: dict[str, np.ndarray], *, strict: bool = True,
+                    source: str = "<params>") -> nnx.Module:
+    """Load flat arrays into ``model``'s ``nnx.Param``s in place (cast to each parameter's dtype).
+
+    Every missing, unexpected or mis-shaped key is reported at once in one ``ValueError``; with
+    ``strict=False`` missing and unexpected keys are tolerated (shapes must still match).
+    """
     state = nnx.state(model, nnx.Param)
     want = flat_params(model)
     missing = sorted(set(want) - set(flat))
@@ -70,8 +93,14 @@ def load_params(model: nnx.Module, path: str | os.PathLike, *, strict: bool = Tr
     problems = shapes + ([f"missing {missing}"] if missing and strict else []) + (
         [f"unexpected {unexpected}"] if unexpected and strict else [])
     if problems:
-        raise ValueError(f"{path}: parameters do not fit the model: " + "; ".join(problems))
-    merged = {k: flat.get(k, v).astype(v.dtype) for k, v in want.items()}
-    nnx.replace_by_pure_dict(state, _unflatten(merged))
+        raise ValueError(f"{source}: parameters do not fit the model: " + "; ".join(problems))
+    merged = {k: np.asarray(flat.get(k, v)).astype(v.dtype) for k, v in want.items()}
+    nnx.replace_by_pure_dict(state, unflatten(merged))
     nnx.update(model, state)
     return model
+
+
+def load_params(model: nnx.Module, path: str | os.PathLike, *, strict: bool = True) -> nnx.Module:
+    """Load a weights ``.npz`` into ``model`` in place and return it (see :func:`set_flat_params`)."""
+    flat, _ = read_npz(path)
+    return set_flat_params(model, flat, strict=strict, source=str(path))

@@ -1,15 +1,34 @@
-"""Training state and the jitted train step (the functional boundary around NNX models)."""
+"""Training: the state, the jitted data-parallel train step, and ``train_and_evaluate`` (the loop).
+
+The model is an NNX module; the loop works on plain pytrees (``TrainState``) split from it, so the step is one
+``jax.jit`` with replicated state and a batch sharded along the ``data`` mesh axis. Losses are means over the
+global batch inside the step (the compiler inserts the all-reduce).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+import numpy as np
 import optax
+from absl import logging
 from flax import nnx
 
+from jaxstyle import checkpoint, parallel
+from jaxstyle.metrics import MetricWriter, Progress, image_grid
+
 Batch = dict[str, jax.Array]
+LossFn = Callable[[nnx.Module, Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
+
+
+class TrainingError(RuntimeError):
+    """The run cannot continue (non-finite loss, ...); the message says at which step and what was kept."""
 
 
 class TrainState(NamedTuple):
@@ -35,26 +54,213 @@ def init_state(model: nnx.Module, tx: optax.GradientTransformation) -> tuple[nnx
     return graphdef, TrainState(jnp.zeros((), jnp.int32), params, frozen, tx.init(params))
 
 
-def default_loss(model: nnx.Module, batch: Batch) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """``model.loss(content, style)`` for a batch ``{"content": [B,H,W,3], "style": [B,Hs,Ws,3]}``."""
-    return model.loss(batch["content"], batch["style"])
+def default_loss(model: nnx.Module, batch: Batch, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """``model.loss(content, style, key=key)`` for ``{"content": [B,H,W,3], "style": [B,Hs,Ws,3]}``."""
+    return model.loss(batch["content"], batch["style"], key=key)
 
 
-def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
-                    loss_fn: Callable[[nnx.Module, Batch], tuple[jax.Array, dict[str, Any]]] = default_loss,
+def lr_schedule(optim: ml_collections.ConfigDict) -> optax.Schedule:
+    """``lr / (1 + lr_decay · step)`` (the AdaIN reference's inverse decay), with an optional linear warm-up."""
+    lr, decay, warmup = float(optim.lr), float(optim.lr_decay), int(optim.warmup_steps)
+
+    def schedule(step):
+        step = jnp.asarray(step, jnp.float32)
+        s = lr / (1.0 + decay * step)
+        return s * jnp.minimum(1.0, (step + 1) / warmup) if warmup else s
+
+    return schedule
+
+
+def make_optimizer(optim: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """Adam(W) on :func:`lr_schedule`, with an optional global-norm gradient clip."""
+    schedule = lr_schedule(optim)
+    if optim.name == "adam":
+        tx = optax.adam(schedule, b1=optim.b1, b2=optim.b2)
+    elif optim.name == "adamw":
+        tx = optax.adamw(schedule, b1=optim.b1, b2=optim.b2, weight_decay=optim.weight_decay)
+    else:
+        raise ValueError(f"config.optim.name={optim.name!r}: use 'adam' or 'adamw'")
+    if optim.grad_clip:
+        tx = optax.chain(optax.clip_by_global_norm(float(optim.grad_clip)), tx)
+    return tx
+
+
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, loss_fn: LossFn = default_loss,
+                    mesh: jax.sharding.Mesh | None = None, *, seed: int = 0,
                     ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """A jitted ``step(state, batch) -> (state, metrics)``; the input state is donated.
 
-    Metrics hold ``loss`` and every auxiliary term of ``loss_fn``, as float32 scalars (batch means).
+    With ``mesh``, the state is replicated and the batch sharded along ``data``. The loss gets the key
+    ``fold_in(key(seed), step)``. Metrics hold ``loss``, every auxiliary term, ``grad_norm`` and ``finite``; a
+    non-finite loss or gradient leaves the parameters and optimiser state unchanged (the host stops the run).
     """
+    base = jax.random.key(seed)
 
     def step(state: TrainState, batch: Batch):
+        key = jax.random.fold_in(base, state.step)
+
         def objective(params):
-            return loss_fn(nnx.merge(graphdef, params, state.frozen), batch)
+            return loss_fn(nnx.merge(graphdef, params, state.frozen), batch, key)
 
         (loss, aux), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        gnorm = optax.global_norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        return state._replace(step=state.step + 1, params=params, opt_state=opt_state), {"loss": loss, **aux}
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)  # noqa: E731
+        new = state._replace(step=state.step + 1, params=keep(params, state.params),
+                             opt_state=keep(opt_state, state.opt_state))
+        return new, {"loss": loss, **aux, "grad_norm": gnorm, "finite": finite}
 
-    return jax.jit(step, donate_argnums=(0,))
+    if mesh is None:
+        return jax.jit(step, donate_argnums=(0,))
+    rep, shd = parallel.replicated(mesh), parallel.sharded(mesh)
+    return jax.jit(step, in_shardings=(rep, shd), out_shardings=(rep, rep), donate_argnums=(0,))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the loop
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def build_from_config(config: ml_collections.ConfigDict) -> nnx.Module:
+    """The (randomly initialised) model of ``config.method`` with ``config.model`` and the cached VGG-19."""
+    from jaxstyle.nn.vgg import load_vgg19
+    from jaxstyle.registry import get_method
+
+    module = get_method(config.method)
+    encoder = load_vgg19(padding=config.model.get("vgg_padding", "reflect"))
+    return module.build(config.model, rngs=nnx.Rngs(int(config.seed)), encoder=encoder)
+
+
+def warm_start_decoder(model: nnx.Module, source: str) -> int:
+    """Copy ``decoder/...`` parameters from a workdir / checkpoint dir or an exported ``.npz`` into ``model``.
+
+    Returns the number of arrays copied. Raises ``ValueError`` when names or shapes do not fit.
+    """
+    from jaxstyle.params import flat_params, flatten, read_npz, set_flat_params
+
+    if os.path.isdir(source):
+        flat = flatten(checkpoint.restore_params(source)[0])
+    else:
+        flat = read_npz(source)[0]
+    want = {k: v for k, v in flat_params(model).items() if k.startswith("decoder/")}
+    got = {k: v for k, v in flat.items() if k.startswith("decoder/")}
+    bad = sorted(set(want) ^ set(got)) + [k for k in want.keys() & got.keys() if want[k].shape != got[k].shape]
+    if not want or bad:
+        raise ValueError(f"config.train.init_decoder_from={source!r}: its decoder does not fit this model "
+                         f"(mismatched: {bad[:6]}{' ...' if len(bad) > 6 else ''})")
+    set_flat_params(model, got, strict=False, source=source)
+    return len(got)
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, float]:
+    keys = [k for k in rows[0] if k != "finite"]
+    return {k: float(np.mean([r[k] for r in rows])) for k in keys}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, float]:
+    """Train ``config.method`` into ``workdir``; re-running with the same workdir resumes from the latest checkpoint.
+
+    Writes ``config.json``, ``checkpoints/<step>`` (orbax), ``metrics.jsonl``, ``tb/`` (TensorBoard) and
+    ``samples/grid_<step>.png``. Returns the last logged scalars.
+
+    Raises:
+      TrainingError: a non-finite loss (the last good checkpoint is kept).
+      ValueError / DataError: a bad config or data directory (before any heavy work).
+    """
+    from jaxstyle.data import pipeline
+
+    workdir = os.fspath(workdir)
+    is_main = jax.process_index() == 0
+    mesh = parallel.data_mesh(int(config.mesh.num_devices) or None)
+    parallel.check_batch(int(config.data.batch_size), mesh)
+    if int(config.train.num_steps) < 0:
+        raise ValueError(f"config.train.num_steps={config.train.num_steps} must be >= 0")
+    content_src, style_src = pipeline.make_sources(config.data)
+    data = pipeline.training_pipeline(content_src, style_src, config.data, seed=int(config.seed),
+                                      process_index=jax.process_index(), process_count=jax.process_count())
+    data_iter = iter(data)
+
+    model = build_from_config(config)
+    check = getattr(model, "check_inputs", None)
+    if check is not None:
+        s = int(config.data.crop_size)
+        check((1, s, s, 3), (1, s, s, 3), int(config.model.k))
+    tx = make_optimizer(config.optim)
+    mngr = checkpoint.make_manager(workdir, keep=config.ckpt.keep, every_steps=config.ckpt.every_steps,
+                                   async_save=config.ckpt.async_save)
+    resuming = mngr.latest_step() is not None
+    if config.train.init_decoder_from and not resuming:
+        n = warm_start_decoder(model, config.train.init_decoder_from)
+        logging.info("warm-started %d decoder arrays from %s", n, config.train.init_decoder_from)
+    graphdef, state = init_state(model, tx)
+    del model
+    state = parallel.replicate(state, mesh)
+    cfg_json = json.loads(config.to_json())
+    if is_main:
+        os.makedirs(workdir, exist_ok=True)
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            json.dump(cfg_json, f, indent=2)
+
+    start = 0
+    restored = checkpoint.restore_latest(mngr, state, data_iter)
+    if restored is not None:
+        start, state = restored
+        logging.info("resumed from step %d in %s", start, workdir)
+
+    step_fn = make_train_step(graphdef, tx, default_loss, mesh, seed=int(config.seed))
+    render = jax.jit(lambda p, f, c, s: nnx.merge(graphdef, p, f)(c, s))
+    writer = MetricWriter(workdir, enabled=is_main)
+    num_steps = int(config.train.num_steps)
+    log_every, img_every = max(1, int(config.log.every_steps)), int(config.log.image_every_steps)
+    progress = Progress(num_steps, start, enabled=is_main and bool(config.log.progress))
+    pending: list[tuple[int, dict]] = []
+    skipped, last, t_log, n_log = 0, {}, time.perf_counter(), 0
+
+    def flush_metrics(step: int) -> None:
+        nonlocal pending, t_log, n_log, last
+        if not pending:
+            return
+        rows = [(s, jax.device_get(m)) for s, m in pending]
+        pending = []
+        bad = [s for s, m in rows if not bool(m["finite"])]
+        if bad:
+            raise TrainingError(
+                f"non-finite loss at step {bad[0]}; stopped (parameters from before that step are kept, and the "
+                f"last checkpoint is step {mngr.latest_step()}). Lower config.optim.lr or set config.optim.grad_clip")
+        dt = time.perf_counter() - t_log
+        last = _summary([m for _, m in rows])
+        last.update(lr=float(lr_schedule(config.optim)(step - 1)), step_time=dt / n_log,
+                    images_per_s=n_log * int(config.data.batch_size) / dt, skipped_images=float(skipped))
+        writer.write_scalars(step, last)
+        t_log, n_log = time.perf_counter(), 0
+
+    try:
+        for step in range(start + 1, num_steps + 1):
+            host = next(data_iter)
+            skipped += int(np.sum(host.pop("skipped")))
+            batch = parallel.to_global(host, mesh)
+            state, metrics = step_fn(state, batch)
+            pending.append((step, metrics))
+            n_log += 1
+            if step % log_every == 0 or step == num_steps or mngr.should_save(step):
+                flush_metrics(step)
+                progress.update(step, f"loss {last.get('loss', float('nan')):.4g}")
+            if img_every and (step % img_every == 0 or step == num_steps) and is_main:
+                n = min(int(config.log.image_count), host["content"].shape[0])
+                out = np.asarray(render(state.params, state.frozen, host["content"][:n], host["style"][:n]))
+                grid = image_grid([[host["content"][i], host["style"][i], out[i]] for i in range(n)])
+                writer.write_images(step, "grid", grid)
+            checkpoint.save(mngr, step, state, cfg_json, data_iter, force=step == num_steps)
+        flush_metrics(num_steps)
+    finally:
+        progress.close()
+        writer.close()
+        mngr.wait_until_finished()
+        mngr.close()
+    return last
+
+
+#: Exceptions ``train.py`` reports as one ``error:`` line (bad config/data, non-finite loss) instead of a traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, TrainingError)

@@ -12,6 +12,7 @@ reason and, where there is one, the fix.
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 import re
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SAVE_EXTENSIONS",
     "ImageError",
+    "decode_image",
     "load_image",
     "save_image",
     "to_uint8",
@@ -117,6 +119,11 @@ def _downscaled_size(width: int, height: int, max_side: int | None) -> tuple[int
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def _shorter_side_size(width: int, height: int, shorter: int) -> tuple[int, int]:
+    scale = shorter / min(width, height)
+    return max(shorter, round(width * scale)), max(shorter, round(height * scale))
+
+
 def _pillow_bomb_pixels(exc: BaseException) -> int | None:
     match = re.search(r"\((\d+) pixels\)", str(exc))
     return int(match.group(1)) if match else None
@@ -133,6 +140,7 @@ def load_image(
     max_side: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     min_side: int = 1,
+    shorter_side: int | None = None,
 ) -> np.ndarray:
     """Loads an image file as a float32 RGB array.
 
@@ -159,6 +167,9 @@ def load_image(
             ``2 * PIL.Image.MAX_IMAGE_PIXELS`` still applies.
         min_side: Refuse images whose shorter side (of the returned array,
             i.e. after orientation and ``max_side`` downscaling) is below this.
+        shorter_side: If given, resize (LANCZOS, up or down, aspect ratio
+            kept) so that the shorter side equals this; exclusive with
+            ``max_side``. Used by the training pipeline.
 
     Returns:
         ``np.ndarray`` of shape ``[H, W, 3]``, dtype float32, values in
@@ -175,6 +186,9 @@ def load_image(
     _check_int("max_side", name, max_side, minimum=1, allow_none=True)
     _check_int("max_pixels", name, max_pixels, minimum=0, allow_none=True)
     _check_int("min_side", name, min_side, minimum=0, allow_none=False)
+    _check_int("shorter_side", name, shorter_side, minimum=1, allow_none=True)
+    if max_side is not None and shorter_side is not None:
+        raise ImageError(name, "give max_side or shorter_side, not both")
 
     try:
         st = os.stat(name)
@@ -198,10 +212,26 @@ def load_image(
     except OSError as exc:
         raise ImageError(name, f"cannot open file ({_exc_text(exc)})") from None
     with fh:
-        return _decode(fh, name, max_side=max_side, max_pixels=max_pixels, min_side=min_side)
+        return _decode(fh, name, max_side=max_side, max_pixels=max_pixels, min_side=min_side,
+                       shorter_side=shorter_side)
 
 
-def _decode(fh, name: str, *, max_side, max_pixels, min_side) -> np.ndarray:
+def decode_image(data: bytes, *, name: str = "<bytes>", max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 shorter_side: int | None = None) -> np.ndarray:
+    """:func:`load_image` for encoded image bytes (e.g. a dataset record): ``[H, W, 3]`` float32 in [0, 1].
+
+    Raises:
+        ImageError: naming ``name`` if the bytes are empty, not an image, corrupt or too large.
+    """
+    _check_int("max_pixels", name, max_pixels, minimum=0, allow_none=True)
+    _check_int("shorter_side", name, shorter_side, minimum=1, allow_none=True)
+    if not data:
+        raise ImageError(name, "empty image data (0 bytes)")
+    return _decode(io.BytesIO(data), name, max_side=None, max_pixels=max_pixels, min_side=1,
+                   shorter_side=shorter_side)
+
+
+def _decode(fh, name: str, *, max_side, max_pixels, min_side, shorter_side=None) -> np.ndarray:
     stage = "open"
     try:
         with warnings.catch_warnings():
@@ -220,7 +250,10 @@ def _decode(fh, name: str, *, max_side, max_pixels, min_side) -> np.ndarray:
                 stage = "convert"
                 work = _to_working_image(img, name)
                 stage = "resize"
-                new_size = _downscaled_size(*work.size, max_side)
+                if shorter_side is not None:
+                    new_size = _shorter_side_size(*work.size, shorter_side)
+                else:
+                    new_size = _downscaled_size(*work.size, max_side)
                 if new_size != work.size:
                     work = work.resize(new_size, Image.Resampling.LANCZOS)
                 stage = "convert"

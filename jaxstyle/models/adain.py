@@ -51,8 +51,9 @@ class AdaIN(nnx.Module):
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
         return self.decoder(self.transform(self.encode(content), self.encode(style), alpha))
 
-    def loss(self, content: jax.Array, style: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """Training objective: ``w_c·L_c + w_s·L_s`` (AdaIN paper / reference code: 1 and 10).
+    def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
+             ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Training objective: ``w_c·L_c + w_s·L_s`` (AdaIN paper / reference code: 1 and 10). ``key`` is unused.
 
         Returns:
           ``(loss, {"loss_content", "loss_style"})``, all float32 scalars (means over the batch).

@@ -1,0 +1,1 @@
+"""Training configs: ``python train.py --config configs/<method>.py[:variant]`` (variants: tiny, cpu, paper)."""

@@ -1,0 +1,18 @@
+"""AdaIN (Huang & Belongie 2017): ``python train.py --config configs/adain.py[:tiny|cpu|paper] --workdir W``."""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs import common
+from jaxstyle.models import adain
+
+
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+    c = common.get_config()
+    c.method = "adain"
+    c.model = adain.default_config()
+    common.apply_variant(c, variant)
+    if variant == "cpu":
+        c.train.num_steps = 8000
+    return c

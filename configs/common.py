@@ -1,0 +1,90 @@
+"""Defaults shared by every method: seed, data, optimiser, training loop, checkpoints, logging, devices.
+
+Variants (``configs/<method>.py:<variant>``):
+  tiny   CI / tests: 32 px crops, a few steps, seconds on 2 CPU cores.
+  cpu    a reduced schedule that trains a usable model on 2 CPU cores from ``../shared/data/train``.
+  paper  COCO + WikiArt (TFDS sources), 512 → random 256 crops, batch 8, Adam 1e-4 with inverse decay, 160k steps.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+VARIANTS = ("", "tiny", "cpu", "paper")
+LOCAL_CONTENT = "../shared/data/train/content"
+LOCAL_STYLE = "../shared/data/train/style"
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.method = ""
+    c.seed = 0
+    c.model = ml_collections.ConfigDict()  # filled from the method's default_config()
+
+    c.data = ml_collections.ConfigDict(dict(
+        source="folders",             # "folders" (image dirs) | "tfds" (ArrayRecord data prepared by jaxstyle.data.tfds_source)
+        content_dirs=(LOCAL_CONTENT,),  # folders source: searched recursively for images
+        style_dirs=(LOCAL_STYLE,),
+        tfds_content="coco_images",   # tfds source: dataset names and split
+        tfds_style="wikiart_images",
+        tfds_split="train",
+        tfds_data_dir="",             # "" = TFDS default (~/tensorflow_datasets)
+        resize_to=512,                # shorter side resized to this (PIL, antialiased) before the crop; 0 = keep
+        crop_size=256,                # random square crop (content and style)
+        flip=True,                    # random horizontal flips
+        batch_size=8,                 # global batch (split over all devices of all processes)
+        workers=0,                    # grain worker processes (0 = load in the main process)
+        max_image_pixels=300_000_000,  # decompression-bomb limit for training data (WikiArt has huge scans)
+    ))
+    c.optim = ml_collections.ConfigDict(dict(
+        name="adam",                  # "adam" | "adamw"
+        lr=1e-4,
+        lr_decay=5e-5,                # inverse decay: lr / (1 + lr_decay * step), as in the AdaIN reference
+        warmup_steps=0,
+        b1=0.9,
+        b2=0.999,
+        weight_decay=0.0,             # adamw only
+        grad_clip=0.0,                # global-norm clip; 0 = off
+    ))
+    c.train = ml_collections.ConfigDict(dict(
+        num_steps=160_000,
+        init_decoder_from="",         # workdir or exported .npz whose decoder warm-starts this model
+    ))
+    c.ckpt = ml_collections.ConfigDict(dict(
+        every_steps=1000,
+        keep=3,
+        async_save=True,
+    ))
+    c.log = ml_collections.ConfigDict(dict(
+        every_steps=50,               # scalars to metrics.jsonl + TensorBoard
+        image_every_steps=1000,       # content | style | output grid PNG
+        image_count=4,                # rows in the grid
+        progress=True,                # progress bar on stderr
+    ))
+    c.mesh = ml_collections.ConfigDict(dict(
+        num_devices=0,                # 0 = all devices
+        distributed=False,            # call jax.distributed.initialize() (multi-host); train.py only
+    ))
+    return c
+
+
+def apply_variant(c: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
+    """Data/schedule settings common to every method's variant; methods adjust their model on top."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown config variant {variant!r}; choose one of {', '.join(v for v in VARIANTS if v)}")
+    if variant == "tiny":
+        c.data.update(resize_to=48, crop_size=32, batch_size=4, flip=True)
+        c.optim.update(lr=1e-4)
+        c.train.num_steps = 4
+        c.ckpt.update(every_steps=2, keep=2)
+        c.log.update(every_steps=1, image_every_steps=2, image_count=2, progress=False)
+    elif variant == "cpu":
+        c.data.update(resize_to=256, crop_size=128, batch_size=4)
+        c.optim.update(lr=1e-4, lr_decay=5e-5)
+        c.ckpt.update(every_steps=250, keep=3)
+        c.log.update(every_steps=25, image_every_steps=500)
+    elif variant == "paper":
+        c.data.update(source="tfds", resize_to=512, crop_size=256, batch_size=8)
+        c.optim.update(lr=1e-4, lr_decay=5e-5)
+        c.train.num_steps = 160_000
+    return c

@@ -1,0 +1,24 @@
+"""GNN style transfer (Jing et al. 2022): ``python train.py --config configs/gnn.py[:tiny|cpu|paper] --workdir W``."""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs import common
+from jaxstyle.models import gnn
+
+
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+    c = common.get_config()
+    c.method = "gnn"
+    c.model = gnn.default_config()
+    common.apply_variant(c, variant)
+    if variant == "tiny":
+        # 32 px crops → 4×4 relu4_1 grids: 3×3 patches, k=2, one head, two scales.
+        c.model.update(patch_size=3, k=2, k_content=2, heads=1, scales=(1, 2), scale_hidden=(16, 8))
+    elif variant == "cpu":
+        # 128 px crops → 16×16 grids (256 content nodes); warm-start the decoder from the AdaIN cpu run.
+        c.model.update(patch_size=3)
+        c.train.num_steps = 3000
+        c.train.init_decoder_from = "runs/adain_cpu"
+    return c

@@ -1,0 +1,82 @@
+"""Checkpoints: the one module that imports orbax (V0 ``CheckpointManager``).
+
+A checkpoint is a composite of ``state`` (the ``TrainState`` pytree), ``config`` (JSON) and ``data`` (the grain
+iterator state, one file per process). Orbax writes each step to a temporary directory and renames it when the
+write has finished, so an interrupted save never becomes the latest step; leftovers are cleaned at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+
+
+def make_manager(workdir: str | os.PathLike, *, keep: int, every_steps: int,
+                 async_save: bool = True) -> ocp.CheckpointManager:
+    """A manager for ``workdir/checkpoints`` that keeps the latest ``keep`` steps and saves every ``every_steps``."""
+    options = ocp.CheckpointManagerOptions(
+        save_interval_steps=max(1, int(every_steps)),
+        preservation_policy=ocp.checkpoint_managers.LatestN(max(1, int(keep))),
+        cleanup_tmp_directories=True,
+        enable_async_checkpointing=async_save,
+    )
+    return ocp.CheckpointManager(os.path.abspath(os.path.join(os.fspath(workdir), "checkpoints")), options=options)
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state: Any, config: dict, data_iter: Any = None, *,
+         force: bool = False) -> bool:
+    """Save (asynchronously) if ``step`` is due or ``force``; returns whether a save started."""
+    items = dict(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config))
+    if data_iter is not None:
+        items["data"] = grain.checkpoint.CheckpointSave(data_iter)
+    return mngr.save(step, force=force, args=ocp.args.Composite(**items))
+
+
+def _abstract(tree: Any) -> Any:
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
+
+
+def restore_latest(mngr: ocp.CheckpointManager, fresh_state: Any, data_iter: Any = None) -> tuple[int, Any] | None:
+    """Restore the latest finished step into the structure and shardings of ``fresh_state``.
+
+    ``data_iter`` (a grain iterator) gets its saved position back in place. Returns ``(step, state)`` or ``None``.
+    """
+    step = mngr.latest_step()
+    if step is None:
+        return None
+    items = dict(state=ocp.args.StandardRestore(_abstract(fresh_state)))
+    if data_iter is not None:
+        items["data"] = grain.checkpoint.CheckpointRestore(data_iter)
+    restored = mngr.restore(step, args=ocp.args.Composite(**items))
+    return step, restored.state
+
+
+def restore_params(path: str | os.PathLike) -> tuple[dict, dict]:
+    """``(params, config)`` of the latest checkpoint under a workdir (or a ``checkpoints/<step>`` directory).
+
+    ``params`` is the trainable-parameter tree as nested dicts of numpy arrays (no model needed), ``config`` the
+    JSON config saved with it. Used for warm starts and export.
+    """
+    path = os.path.abspath(os.fspath(path))
+    root = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
+    step_dir = None
+    if not os.path.isdir(os.path.join(root, "state")):
+        with ocp.CheckpointManager(root) as mngr:
+            step = mngr.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"{path}: no finished checkpoint found (expected WORKDIR/checkpoints/<step>)")
+        step_dir = os.path.join(root, str(step))
+    else:
+        step_dir = root
+    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
+        meta = ckptr.metadata(step_dir)
+        del meta
+        restored = ckptr.restore(step_dir, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(), config=ocp.args.JsonRestore()))
+    state = restored.state
+    params = state["params"] if isinstance(state, dict) else state[1]
+    return jax.tree.map(lambda x: jax.device_get(x), params), dict(restored.config)

@@ -1,0 +1,130 @@
+"""Training logs people look at: scalars to JSONL and TensorBoard, image grids as PNG, a progress bar.
+
+Only process 0 writes (other processes get a writer that does nothing). TensorBoard event files come from
+``tensorboardX``, which needs no TensorFlow; it is optional (JSONL is always written).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from typing import Mapping
+
+import numpy as np
+
+from jaxstyle.data.images import save_image
+
+
+class MetricWriter:
+    """``write_scalars(step, {name: value})``, ``write_images(step, name, grid)``, ``flush()``, ``close()``."""
+
+    def __init__(self, workdir: str | os.PathLike, *, enabled: bool = True, tensorboard: bool = True):
+        self.workdir = os.fspath(workdir)
+        self.enabled = enabled
+        self._jsonl = None
+        self._tb = None
+        if not enabled:
+            return
+        os.makedirs(self.workdir, exist_ok=True)
+        self._jsonl = open(os.path.join(self.workdir, "metrics.jsonl"), "a", buffering=1)
+        if tensorboard:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:  # optional: JSONL is the record
+                pass
+            else:
+                self._tb = SummaryWriter(os.path.join(self.workdir, "tb"))
+
+    def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+        if not self.enabled:
+            return
+        row = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
+        self._jsonl.write(json.dumps(row) + "\n")
+        if self._tb is not None:
+            for k, v in row.items():
+                if k != "step":
+                    self._tb.add_scalar(k, v, int(step))
+
+    def write_images(self, step: int, name: str, grid: np.ndarray) -> str | None:
+        """Save ``grid`` (``[H, W, 3]`` in [0, 1]) as ``samples/<name>_<step>.png`` (and to TensorBoard)."""
+        if not self.enabled:
+            return None
+        path = os.path.join(self.workdir, "samples", f"{name}_{int(step):07d}.png")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        save_image(path, grid, overwrite=True)
+        if self._tb is not None:
+            self._tb.add_image(name, np.clip(grid, 0, 1), int(step), dataformats="HWC")
+        return path
+
+    def flush(self) -> None:
+        if self._tb is not None:
+            self._tb.flush()
+
+    def close(self) -> None:
+        if self._jsonl is not None:
+            self._jsonl.close()
+            self._jsonl = None
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+
+def image_grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
+    """Stack ``n`` rows of ``[H, W, 3]`` panels (e.g. content | style | output) into one ``[n·H', W', 3]`` image."""
+    def hcat(panels):
+        h = max(p.shape[0] for p in panels)
+        sep = np.ones((h, pad, 3), np.float32)
+        out = []
+        for i, p in enumerate(panels):
+            p = np.pad(np.clip(p, 0, 1), ((0, h - p.shape[0]), (0, 0), (0, 0)), constant_values=1)
+            out += [sep, p] if i else [p]
+        return np.concatenate(out, axis=1)
+
+    lines = [hcat(r) for r in rows]
+    w = max(x.shape[1] for x in lines)
+    lines = [np.pad(x, ((0, pad), (0, w - x.shape[1]), (0, 0)), constant_values=1) for x in lines]
+    return np.concatenate(lines, axis=0)[:-pad] if pad else np.concatenate(lines, axis=0)
+
+
+class Progress:
+    """A one-line progress bar on a terminal (``step/total, it/s, ETA, last loss``); plain lines otherwise."""
+
+    def __init__(self, total: int, start: int = 0, *, enabled: bool = True, stream=None):
+        self.total, self.start = int(total), int(start)
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.t0 = time.perf_counter()
+        self._last_print = 0.0
+
+    def update(self, step: int, info: str = "") -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not self.tty and now - self._last_print < 30 and step < self.total:
+            return
+        self._last_print = now
+        done = step - self.start
+        rate = done / max(now - self.t0, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else math.inf
+        frac = step / max(self.total, 1)
+        bar = "#" * int(frac * 24)
+        line = (f"[{bar:<24}] {step}/{self.total} {rate:.2f} it/s ETA {_fmt_time(eta)}"
+                + (f" {info}" if info else ""))
+        self.stream.write(("\r" + line + "\033[K") if self.tty else (line + "\n"))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"

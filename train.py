@@ -1,0 +1,55 @@
+"""Train a style-transfer model: ``python train.py --config configs/gnn.py:tiny --workdir runs/x``.
+
+Re-running the same command resumes from the latest checkpoint in ``--workdir``.
+"""
+
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/<method>.py[:tiny|cpu|paper]", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and sample grids go.")
+
+
+def _parse_flags(argv):
+    """absl's parser, with config mistakes (unknown key, bad variant, bad value) as one ``error:`` line."""
+    try:
+        rest = flags.FLAGS(argv)
+        _CONFIG.value.method  # noqa: B018  (loads the config file now, so its errors are reported here)
+        return rest
+    except OSError as e:
+        sys.exit(f"error: cannot load --config {flags.FLAGS['config'].config_filename!r}: "
+                 f"{str(e).splitlines()[-1].strip()}")
+    except (AttributeError, KeyError) as e:  # ml_collections: an override names a key the config does not have
+        key = str(e).strip("'\"")
+        sys.exit(f"error: unknown config key {key!r} in a --config.* override; check its spelling in the config file")
+    except (flags.Error, ValueError, TypeError) as e:
+        last = [line.strip() for line in str(e).splitlines() if line.strip()]
+        sys.exit(f"error: {last[-1].removeprefix('ValueError: ') if last else e}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import jax
+    from absl import logging
+
+    if not flags.FLAGS["verbosity"].present:  # orbax logs every save at INFO; keep the terminal readable
+        logging.set_verbosity(logging.WARNING)
+
+    from jaxstyle import train as trainer
+
+    config = _CONFIG.value
+    if config.mesh.distributed:
+        jax.distributed.initialize()
+    try:
+        trainer.train_and_evaluate(config, _WORKDIR.value)
+    except trainer.USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["config", "workdir"])
+    app.run(main, flags_parser=_parse_flags)
