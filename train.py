@@ -38,9 +38,10 @@ def main(argv):
     if not flags.FLAGS["verbosity"].present:  # orbax logs every save at INFO; keep the terminal readable
         logging.set_verbosity(logging.WARNING)
 
-    from jaxstyle import train as trainer
+    from jaxstyle import runtime, train as trainer
 
     config = _CONFIG.value
+    runtime.enable_compilation_cache()
     if config.mesh.distributed:
         jax.distributed.initialize()
     try:

@@ -14,5 +14,5 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.model = adain.default_config()
     common.apply_variant(c, variant)
     if variant == "cpu":
-        c.train.num_steps = 8000
+        c.train.num_steps = 2500
     return c

@@ -72,11 +72,18 @@ def restore_params(path: str | os.PathLike) -> tuple[dict, dict]:
         step_dir = os.path.join(root, str(step))
     else:
         step_dir = root
-    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
-        meta = ckptr.metadata(step_dir)
-        del meta
-        restored = ckptr.restore(step_dir, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(), config=ocp.args.JsonRestore()))
-    state = restored.state
-    params = state["params"] if isinstance(state, dict) else state[1]
-    return jax.tree.map(lambda x: jax.device_get(x), params), dict(restored.config)
+    with ocp.StandardCheckpointer() as ckptr:
+        state = ckptr.restore(os.path.join(step_dir, "state"))
+    with ocp.Checkpointer(ocp.JsonCheckpointHandler()) as ckptr:
+        config = ckptr.restore(os.path.join(step_dir, "config"))
+    params = state["params"]
+    # without a target, each nnx Variable comes back as {"value": array}: strip that level
+    return _strip_value(jax.device_get(params)), dict(config)
+
+
+def _strip_value(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        if set(tree) == {"value"} and not isinstance(tree["value"], dict):
+            return tree["value"]
+        return {k: _strip_value(v) for k, v in tree.items()}
+    return tree

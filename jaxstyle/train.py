@@ -48,10 +48,17 @@ def split_model(model: nnx.Module) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
 def init_state(model: nnx.Module, tx: optax.GradientTransformation) -> tuple[nnx.GraphDef, TrainState]:
     """Split ``model`` and initialise the optimiser on its trainable parameters.
 
-    The state gets its own copy of the arrays: train steps donate it, and ``model`` stays usable.
+    The state gets its own copy of the arrays: train steps donate it, and ``model`` stays usable. One jitted
+    call (rather than one small compile per parameter shape).
     """
-    graphdef, params, frozen = jax.tree.map(jnp.copy, split_model(model))
-    return graphdef, TrainState(jnp.zeros((), jnp.int32), params, frozen, tx.init(params))
+    graphdef, params, frozen = split_model(model)
+
+    @jax.jit
+    def fresh(params, frozen):
+        params, frozen = jax.tree.map(jnp.copy, (params, frozen))
+        return TrainState(jnp.zeros((), jnp.int32), params, frozen, tx.init(params))
+
+    return graphdef, fresh(params, frozen)
 
 
 def default_loss(model: nnx.Module, batch: Batch, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -103,7 +110,7 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, lo
             return loss_fn(nnx.merge(graphdef, params, state.frozen), batch, key)
 
         (loss, aux), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-        gnorm = optax.global_norm(grads)
+        gnorm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

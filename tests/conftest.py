@@ -15,6 +15,14 @@ import pytest  # noqa: E402
 # The partitionable threefry lowering compiles ~6x slower on CPU (about 1.7 s per parameter shape here); tests
 # only need *some* fixed random streams, so they use the classic lowering.
 jax.config.update("jax_threefry_partitionable", False)
+# One persistent XLA cache per test session, shared with the train.py / infer.py subprocesses the tests start,
+# so identical programs (the tiny train step, ...) compile once.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import tempfile  # noqa: E402
+
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxstyle-xla-")
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -78,10 +86,30 @@ def counting_train_step(model, lr: float = 1e-4):
 
     traces = []
 
-    def loss_fn(m, batch):
+    def loss_fn(m, batch, key):
         traces.append(1)
-        return m.loss(batch["content"], batch["style"])
+        return m.loss(batch["content"], batch["style"], key=key)
 
     tx = optax.adam(lr)
     graphdef, state = init_state(nnx.clone(model), tx)
     return make_train_step(graphdef, tx, loss_fn), state, traces
+
+
+@pytest.fixture
+def tiny_config():
+    """``configs/<method>.py:tiny`` on the 8 + 8 shared demo images (a function: ``tiny_config("gnn")``)."""
+    import importlib
+
+    def make(method: str = "adain", **overrides):
+        cfg = importlib.import_module(f"configs.{method}").get_config("tiny")
+        cfg.data.content_dirs = (str(SHARED / "content"),)
+        cfg.data.style_dirs = (str(SHARED / "style"),)
+        for key, value in overrides.items():
+            node = cfg
+            *parents, leaf = key.split(".")
+            for p in parents:
+                node = node[p]
+            node[leaf] = value
+        return cfg
+
+    return make

@@ -1,0 +1,276 @@
+"""The trainer: configs, data pipeline, data-parallel step, orbax resume, logs, warm start, non-finite stop."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import optax
+import pytest
+from PIL import Image
+
+from configs import adain as adain_config
+from configs import common, gnn as gnn_config
+from jaxstyle import parallel
+from jaxstyle.data import pipeline
+from jaxstyle.train import TrainingError, init_state, make_train_step, train_and_evaluate
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+# ------------------------------------------------------------------ configs
+
+
+@pytest.mark.parametrize("module", [adain_config, gnn_config])
+@pytest.mark.parametrize("variant", ["", "tiny", "cpu", "paper"])
+def test_every_config_variant_resolves(module, variant):
+    cfg = module.get_config(variant)
+    assert cfg.method in ("adain", "gnn")
+    assert cfg.data.batch_size > 0 and cfg.train.num_steps > 0
+    json.loads(cfg.to_json())  # what the trainer writes to the workdir
+
+
+def test_paper_variant_matches_the_paper_schedule():
+    cfg = gnn_config.get_config("paper")
+    assert (cfg.data.resize_to, cfg.data.crop_size, cfg.data.batch_size) == (512, 256, 8)
+    assert (cfg.optim.name, cfg.optim.lr, cfg.train.num_steps) == ("adam", 1e-4, 160_000)
+    assert cfg.data.source == "tfds"
+
+
+def test_unknown_variant_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown config variant 'huge'; choose one of tiny, cpu, paper"):
+        common.apply_variant(common.get_config(), "huge")
+
+
+# ------------------------------------------------------------------ data
+
+
+def _write_images(d: pathlib.Path, n: int, size=(40, 52), seed=0):
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).save(d / f"img{i}.png")
+
+
+def _data_cfg(tmp_path, **kw):
+    cfg = common.get_config().data
+    cfg.update(content_dirs=(str(tmp_path / "c"),), style_dirs=(str(tmp_path / "s"),), resize_to=40, crop_size=32,
+               batch_size=4)
+    cfg.update(**kw)
+    return cfg
+
+
+def _pipe(cfg, seed=0, **kw):
+    c, s = pipeline.make_sources(cfg)
+    return pipeline.training_pipeline(c, s, cfg, seed=seed, **kw)
+
+
+def test_pipeline_is_deterministic_and_resumable(tmp_path):
+    _write_images(tmp_path / "c", 6)
+    _write_images(tmp_path / "s", 3, seed=1)
+    cfg = _data_cfg(tmp_path)
+    a, b = iter(_pipe(cfg)), iter(_pipe(cfg))
+    first = [next(a) for _ in range(3)]
+    for x in first:
+        y = next(b)
+        assert x["content"].shape == (4, 32, 32, 3) and x["content"].dtype == np.float32
+        np.testing.assert_array_equal(x["content"], y["content"])
+        np.testing.assert_array_equal(x["style"], y["style"])
+    state = a.get_state()
+    want = next(a)
+    c = iter(_pipe(cfg))
+    c.set_state(state)
+    np.testing.assert_array_equal(next(c)["content"], want["content"])
+    other = next(iter(_pipe(cfg, seed=1)))
+    assert not np.array_equal(other["content"], first[0]["content"])
+
+
+def test_pipeline_shards_content_across_processes(tmp_path):
+    _write_images(tmp_path / "c", 8)
+    _write_images(tmp_path / "s", 2, seed=1)
+    cfg = _data_cfg(tmp_path, resize_to=0, crop_size=40, flip=False)
+    seen = []
+    for p in range(2):
+        it = iter(_pipe(cfg, process_index=p, process_count=2))
+        b = next(it)
+        assert b["content"].shape[0] == 2  # this process's half of the global batch
+        seen.append({x.tobytes() for x in next(it)["content"]} | {x.tobytes() for x in b["content"]})
+    assert not seen[0] & seen[1]
+
+
+def test_corrupt_images_are_skipped_and_counted(tmp_path):
+    _write_images(tmp_path / "c", 3)
+    _write_images(tmp_path / "s", 2, seed=1)
+    (tmp_path / "c" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (tmp_path / "s" / "empty.png").write_bytes(b"")
+    it = iter(_pipe(_data_cfg(tmp_path)))
+    batches = [next(it) for _ in range(6)]
+    assert sum(int(b["skipped"].sum()) for b in batches) > 0
+    assert all(np.isfinite(b["content"]).all() for b in batches)
+
+
+def test_missing_or_empty_data_dirs_name_the_directory(tmp_path):
+    with pytest.raises(pipeline.DataError, match=r"content directory '.*nowhere' does not exist"):
+        pipeline.list_images([str(tmp_path / "nowhere")], what="content")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(pipeline.DataError, match=r"style directory '.*empty' contains no images"):
+        pipeline.list_images([str(tmp_path / "empty")], what="style")
+
+
+# ------------------------------------------------------------------ sharding
+
+
+def test_step_on_4_devices_equals_1_device(vgg, content_photos, style_images):
+    if jax.device_count() < 4:
+        pytest.skip("needs 4 (fake) devices")
+    from jaxstyle.models import adain
+
+    content = np.concatenate([content_photos, content_photos[::-1]])[:, :32, :32]
+    style = np.concatenate([style_images, style_images[::-1]])[:, :32, :32]
+    results = []
+    for n in (1, 4):
+        mesh = parallel.data_mesh(n)
+        model = adain.build(adain.default_config(), rngs=__import__("flax").nnx.Rngs(0), encoder=vgg)
+        tx = optax.sgd(1.0)  # the update is the gradient itself: compare gradients, not Adam's g/sqrt(v) noise
+        traces = []
+
+        def loss_fn(m, batch, key):
+            traces.append(1)
+            return m.loss(batch["content"], batch["style"], key=key)
+
+        graphdef, state = init_state(model, tx)
+        before = jax.device_get(state.params)
+        state = parallel.replicate(state, mesh)
+        step = make_train_step(graphdef, tx, loss_fn, mesh)
+        batch = parallel.to_global({"content": content, "style": style}, mesh)
+        assert len(batch["content"].sharding.device_set) == n
+        state, m = step(state, batch)
+        grads = jax.tree.map(lambda a, b: b - a, jax.device_get(state.params), before)
+        state, m2 = step(state, batch)  # same shapes: no retrace
+        assert len(traces) == 1
+        results.append(([float(m["loss"]), float(m2["loss"])], grads))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+    for g1, g4 in zip(jax.tree.leaves(results[0][1]), jax.tree.leaves(results[1][1])):
+        np.testing.assert_allclose(g4, g1, rtol=1e-5, atol=1e-5 * np.abs(g1).max())
+
+
+def test_batch_not_divisible_by_devices_is_a_clear_error():
+    mesh = parallel.data_mesh()
+    if mesh.devices.size == 1:
+        pytest.skip("needs several (fake) devices")
+    with pytest.raises(ValueError, match=rf"global batch 3 is not divisible by {mesh.devices.size} devices"):
+        parallel.check_batch(3, mesh)
+
+
+# ------------------------------------------------------------------ the loop
+
+
+def _rows(workdir):
+    return [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+
+
+@pytest.fixture(scope="module")
+def adain_run(tmp_path_factory, vgg_path):
+    """A finished 4-step ``configs/adain.py:tiny`` run on the shared demo images: ``(workdir, config)``."""
+    cfg = adain_config.get_config("tiny")
+    cfg.data.content_dirs, cfg.data.style_dirs = (str(SHARED / "content"),), (str(SHARED / "style"),)
+    wd = str(tmp_path_factory.mktemp("adain_run"))
+    train_and_evaluate(cfg, wd)
+    return wd, cfg
+
+
+def test_tiny_run_writes_everything_and_resumes(adain_run):
+    wd, cfg = adain_run
+    assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["2", "4"]
+    assert json.load(open(os.path.join(wd, "config.json")))["method"] == "adain"
+    assert sorted(os.listdir(os.path.join(wd, "samples"))) == ["grid_0000002.png", "grid_0000004.png"]
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(wd, "tb")))
+    rows = _rows(wd)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert {"loss", "loss_content", "loss_style", "lr", "step_time", "images_per_s", "grad_norm"} <= set(rows[0])
+    grid = np.asarray(Image.open(os.path.join(wd, "samples", "grid_0000004.png")))
+    assert grid.shape[0] >= 2 * 32 and grid.shape[1] >= 3 * 32  # 2 rows of content | style | output
+    cfg = cfg.copy_and_resolve_references()
+    cfg.train.num_steps = 6
+    train_and_evaluate(cfg, wd)
+    assert [r["step"] for r in _rows(wd)] == [1, 2, 3, 4, 5, 6]
+    assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["4", "6"]  # keep=2
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config, vgg_path):
+    wd = str(tmp_path / "nan")
+    cfg = tiny_config("adain")
+    cfg.optim.lr = 1e30  # the first update blows the decoder up; the second loss is not finite
+    cfg.ckpt.every_steps = 1
+    with pytest.raises(TrainingError, match="non-finite loss at step 2.*last checkpoint is step 1"):
+        train_and_evaluate(cfg, wd)
+    assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["1"]
+
+
+def test_gnn_warm_starts_its_decoder_from_an_adain_run(tmp_path, tiny_config, adain_run):
+    from jaxstyle.checkpoint import restore_params
+
+    src = adain_run[0]
+    adain_params, _ = restore_params(src)
+    wd = str(tmp_path / "gnn")
+    cfg = tiny_config("gnn", **{"train.num_steps": 1, "train.init_decoder_from": src, "optim.lr": 0.0})
+    train_and_evaluate(cfg, wd)
+    gnn_params, saved = restore_params(wd)
+    assert saved["method"] == "gnn"
+    jax.tree.map(np.testing.assert_array_equal, gnn_params["decoder"], adain_params["decoder"])
+
+
+def _train_cmd(wd, steps, *extra):
+    return [sys.executable, str(ROOT / "train.py"), "--config", str(ROOT / "configs" / "adain.py") + ":tiny",
+            "--workdir", wd, f"--config.train.num_steps={steps}", "--config.ckpt.every_steps=2",
+            f"--config.data.content_dirs=('{SHARED / 'content'}',)",
+            f"--config.data.style_dirs=('{SHARED / 'style'}',)", *extra]
+
+
+def test_sigkill_mid_run_then_resume_reproduces_the_uninterrupted_losses(tmp_path, vgg_path):
+    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", ""))
+    ref = str(tmp_path / "ref")
+    subprocess.run(_train_cmd(ref, 8), check=True, cwd=ROOT, env=env, capture_output=True)
+    killed = str(tmp_path / "killed")
+    proc = subprocess.Popen(_train_cmd(killed, 1000), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if os.path.exists(os.path.join(killed, "metrics.jsonl")) and len(_rows(killed)) >= 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = sorted(int(s) for s in os.listdir(os.path.join(killed, "checkpoints")) if s.isdigit())
+    assert done and max(done) < 8
+    # a half-written step directory (what a kill during an async save leaves) is never taken as the latest
+    os.makedirs(os.path.join(killed, "checkpoints", "999.orbax-checkpoint-tmp", "state"))
+    subprocess.run(_train_cmd(killed, 8), check=True, cwd=ROOT, env=env, capture_output=True)
+    want = {r["step"]: r["loss"] for r in _rows(ref)}
+    got = {}
+    for r in _rows(killed):  # steps after the resume point are logged twice: the killed run's and the resumed run's
+        got[r["step"]] = r["loss"]
+    resumed_from = max(done)
+    assert sorted(got) == list(range(1, 9))
+    for step in range(resumed_from + 1, 9):
+        assert got[step] == want[step], (step, got[step], want[step])
+    assert not os.path.exists(os.path.join(killed, "checkpoints", "999.orbax-checkpoint-tmp"))
+
+
+def test_cli_reports_config_mistakes_in_one_line(tmp_path):
+    r = subprocess.run(_train_cmd(str(tmp_path / "x"), 1, "--config.data.bsize=3"), cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert r.stderr.strip() == ("error: unknown config key 'bsize' in a --config.* override; "
+                                "check its spelling in the config file")
+    r = subprocess.run(_train_cmd(str(tmp_path / "x"), 1, "--config.data.content_dirs=('/nowhere',)"), cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        "error: content directory '/nowhere' does not exist (set config.data.content_dirs)")
