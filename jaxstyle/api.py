@@ -17,7 +17,7 @@ from flax import nnx
 from jaxstyle.nn.vgg import load_vgg19
 from jaxstyle.ops.resize import pad_to_multiple
 from jaxstyle.ops.tiling import tiled_apply
-from jaxstyle.params import load_params
+from jaxstyle.params import load_params, read_npz, set_flat_params
 from jaxstyle.registry import get_method
 
 MIN_SIDE = 16  # relu4_1 is 1/8 of the input; its reflection padding and statistics need >= 2x2 positions
@@ -77,15 +77,53 @@ class _Runner:
         return np.concatenate(outs)
 
 
+def _config_from_json(method: str, saved: dict) -> ml_collections.ConfigDict:
+    """The method's default config updated with a saved (JSON) model config; JSON lists become tuples again."""
+    cfg = get_method(method).default_config()
+    unknown = sorted(set(saved) - set(cfg.keys()))
+    if unknown:
+        raise ValueError(f"saved {method!r} config has keys this version does not know: {unknown}")
+    cfg.update({k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    return cfg
+
+
+def load_pretrained(name_or_path: str | os.PathLike, *, vgg_weights: str | os.PathLike | None = None) -> nnx.Module:
+    """A trained model from an exported weights file (``python -m jaxstyle.export``) or a shipped model's name.
+
+    The file records the method and model config, so no config is needed. Returns the NNX module (frozen VGG-19
+    encoder + trained parameters); split it with ``nnx.split`` for pure-function use.
+
+    Raises:
+      ValueError: unknown name, not an exported file, or parameters that do not fit (every mismatch listed).
+    """
+    from jaxstyle.registry import pretrained_path
+
+    path = pretrained_path(os.fspath(name_or_path))
+    flat, meta = read_npz(path)
+    if meta.get("format") != "jaxstyle-weights/1":
+        raise ValueError(f"{path}: not an exported jaxstyle model (no metadata); export a training run with "
+                         "`python -m jaxstyle.export WORKDIR --out FILE.npz`")
+    model = build_model(meta["method"], _config_from_json(meta["method"], meta["model"]), vgg_weights=vgg_weights)
+    want = meta.get("encoder", {}).get("source_sha256")
+    have = getattr(model.encoder, "source_sha256", "")
+    if want and have and want != have:
+        warnings.warn(f"{path} was trained on VGG-19 weights {want[:12]}…, but the encoder loaded has "
+                      f"{have[:12]}…; results may be off", stacklevel=2)
+    return set_flat_params(model, flat, source=str(path))
+
+
 @functools.lru_cache(maxsize=4)
 def _cached_model(method: str, checkpoint: str | None, vgg_weights: str | None, seed: int) -> _Runner:
-    model = build_model(method, seed=seed, vgg_weights=vgg_weights)
     if checkpoint is None:
         warnings.warn(f"no trained {method!r} weights are shipped yet: using an untrained decoder, so the output "
                       "will not look stylized; pass checkpoint=<params .npz>", stacklevel=3)
-    else:
-        load_params(model, checkpoint)
-    return _Runner(model, method)
+        return _Runner(build_model(method, seed=seed, vgg_weights=vgg_weights), method)
+    saved = read_npz(checkpoint)[1].get("method")
+    if saved:  # an exported model: it knows its method and config
+        if saved != method:
+            raise ValueError(f"{checkpoint} holds a {saved!r} model, not {method!r}; pass method={saved!r}")
+        return _Runner(load_pretrained(checkpoint, vgg_weights=vgg_weights), method)
+    return _Runner(load_params(build_model(method, seed=seed, vgg_weights=vgg_weights), checkpoint), method)
 
 
 def _as_images(x: Any, name: str) -> np.ndarray:

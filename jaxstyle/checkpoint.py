@@ -55,23 +55,31 @@ def restore_latest(mngr: ocp.CheckpointManager, fresh_state: Any, data_iter: Any
     return step, restored.state
 
 
+def _step_dir(path: str) -> str:
+    root = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
+    if os.path.isdir(os.path.join(root, "state")):
+        return root
+    step = None
+    if os.path.isdir(root):
+        with ocp.CheckpointManager(root) as mngr:
+            step = mngr.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"{path}: no finished checkpoint found (expected WORKDIR/checkpoints/<step>)")
+    return os.path.join(root, str(step))
+
+
+def latest_step(path: str | os.PathLike) -> int:
+    """The step of the checkpoint :func:`restore_params` reads from ``path``."""
+    return int(os.path.basename(_step_dir(os.path.abspath(os.fspath(path)))))
+
+
 def restore_params(path: str | os.PathLike) -> tuple[dict, dict]:
     """``(params, config)`` of the latest checkpoint under a workdir (or a ``checkpoints/<step>`` directory).
 
     ``params`` is the trainable-parameter tree as nested dicts of numpy arrays (no model needed), ``config`` the
     JSON config saved with it. Used for warm starts and export.
     """
-    path = os.path.abspath(os.fspath(path))
-    root = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
-    step_dir = None
-    if not os.path.isdir(os.path.join(root, "state")):
-        with ocp.CheckpointManager(root) as mngr:
-            step = mngr.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"{path}: no finished checkpoint found (expected WORKDIR/checkpoints/<step>)")
-        step_dir = os.path.join(root, str(step))
-    else:
-        step_dir = root
+    step_dir = _step_dir(os.path.abspath(os.fspath(path)))
     with ocp.StandardCheckpointer() as ckptr:
         state = ckptr.restore(os.path.join(step_dir, "state"))
     with ocp.Checkpointer(ocp.JsonCheckpointHandler()) as ckptr:

@@ -213,21 +213,24 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["1"]
 
 
-def test_gnn_warm_starts_its_decoder_from_an_adain_run(tmp_path, tiny_config, adain_run):
+def test_gnn_tiny_cli_warm_starts_from_adain_writes_logs_and_resumes(tmp_path, adain_run):
     from jaxstyle.checkpoint import restore_params
 
     src = adain_run[0]
-    adain_params, _ = restore_params(src)
     wd = str(tmp_path / "gnn")
-    cfg = tiny_config("gnn", **{"train.num_steps": 1, "train.init_decoder_from": src, "optim.lr": 0.0})
-    train_and_evaluate(cfg, wd)
-    gnn_params, saved = restore_params(wd)
-    assert saved["method"] == "gnn"
-    jax.tree.map(np.testing.assert_array_equal, gnn_params["decoder"], adain_params["decoder"])
+    cmd = _train_cmd(wd, 2, method="gnn") + [f"--config.train.init_decoder_from={src}", "--config.optim.lr=0.0"]
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    params, saved = restore_params(wd)
+    assert saved["method"] == "gnn" and saved["train"]["init_decoder_from"] == src
+    jax.tree.map(np.testing.assert_array_equal, params["decoder"], restore_params(src)[0]["decoder"])
+    assert os.listdir(os.path.join(wd, "samples")) == ["grid_0000002.png"]
+    subprocess.run(_train_cmd(wd, 3, method="gnn"), check=True, cwd=ROOT, capture_output=True)  # resumes at 3
+    assert [r["step"] for r in _rows(wd)] == [1, 2, 3]
+    assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["2", "3"]
 
 
-def _train_cmd(wd, steps, *extra):
-    return [sys.executable, str(ROOT / "train.py"), "--config", str(ROOT / "configs" / "adain.py") + ":tiny",
+def _train_cmd(wd, steps, *extra, method="adain"):
+    return [sys.executable, str(ROOT / "train.py"), "--config", str(ROOT / "configs" / f"{method}.py") + ":tiny",
             "--workdir", wd, f"--config.train.num_steps={steps}", "--config.ckpt.every_steps=2",
             f"--config.data.content_dirs=('{SHARED / 'content'}',)",
             f"--config.data.style_dirs=('{SHARED / 'style'}',)", *extra]
@@ -274,3 +277,50 @@ def test_cli_reports_config_mistakes_in_one_line(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1] == (
         "error: content directory '/nowhere' does not exist (set config.data.content_dirs)")
+
+
+# ------------------------------------------------------------------ export
+
+
+def test_export_then_load_pretrained_and_infer_cli(adain_run, tmp_path, content_photos, style_images):
+    import jaxstyle
+    from flax import nnx
+
+    from jaxstyle.checkpoint import restore_params
+    from jaxstyle.export import main as export_main
+    from jaxstyle.params import flatten, read_npz
+
+    wd, _ = adain_run
+    out = tmp_path / "adain.npz"
+    assert export_main([wd, "--out", str(out)]) == 0
+    assert export_main([wd, "--out", str(out)]) == 1  # exists: refused without --overwrite
+    flat, meta = read_npz(out)
+    assert meta["method"] == "adain" and meta["step"] >= 4 and meta["encoder"]["source_sha256"]
+    assert {v.dtype for v in flat.values()} == {np.dtype(np.float16)}
+    trained = flatten(restore_params(wd)[0])
+    assert sorted(flat) == sorted(trained)
+    model = jaxstyle.load_pretrained(out)
+    got = {"/".join(map(str, k)): np.asarray(v) for k, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+    for k, v in trained.items():
+        np.testing.assert_allclose(got[k], v, rtol=1e-3, atol=1e-4)  # float16 storage
+    img = jaxstyle.stylize(content_photos[0], style_images[0], method="adain", checkpoint=out)
+    assert img.shape == (64, 64, 3) and np.isfinite(img).all()
+    with pytest.raises(ValueError, match="holds a 'adain' model, not 'gnn'"):
+        jaxstyle.stylize(content_photos[0], style_images[0], method="gnn", checkpoint=out)
+    r = subprocess.run([sys.executable, str(ROOT / "infer.py"), "--content", str(SHARED / "content" / "chicago.jpg"),
+                        "--style", str(SHARED / "style" / "mosaic.jpg"), "--out", str(tmp_path / "o.png"),
+                        "--checkpoint", str(out), "--max_side", "64", "--style_size", "64"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr  # a trained checkpoint: no untrained-decoder warning
+    assert Image.open(tmp_path / "o.png").size[0] == 64
+
+
+def test_load_pretrained_names_what_is_wrong(tmp_path):
+    import jaxstyle
+
+    with pytest.raises(ValueError, match="no trained 'gnn' weights are shipped yet"):
+        jaxstyle.load_pretrained("gnn")
+    np.savez(tmp_path / "plain.npz", a=np.zeros(2))
+    with pytest.raises(ValueError, match="not an exported jaxstyle model"):
+        jaxstyle.load_pretrained(tmp_path / "plain.npz")

@@ -71,7 +71,13 @@ class VGG19(nnx.Module):
         self.dtype = dtype
         self.precision = precision
         self.source = meta.get("source", "")
+        self.source_sha256 = meta.get("source_sha256", "")
         self.preprocess = meta["preprocess"]
+
+    def identity(self) -> dict:
+        """What a decoder trained on this encoder depends on (recorded in exported weights)."""
+        return {"source_sha256": self.source_sha256, "preprocess": self.preprocess, "normalized": self.normalized,
+                "padding": self.padding, "pool": "ceil" if self.ceil_pool else "floor"}
 
     def channels(self, layer: str) -> int:
         """Channel count of ``layer`` (e.g. 512 for ``relu4_1``)."""
