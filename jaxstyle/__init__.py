@@ -25,6 +25,8 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
+    if name == "functional":
+        return importlib.import_module("jaxstyle.functional")
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'jaxstyle' has no attribute {name!r}")

@@ -40,6 +40,14 @@ def _abstract(tree: Any) -> Any:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
 
 
+def saved_config(mngr: ocp.CheckpointManager) -> dict | None:
+    """The JSON config stored with the latest finished step (``None`` when there is none)."""
+    step = mngr.latest_step()
+    if step is None:
+        return None
+    return dict(mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config)
+
+
 def restore_latest(mngr: ocp.CheckpointManager, fresh_state: Any, data_iter: Any = None) -> tuple[int, Any] | None:
     """Restore the latest finished step into the structure and shardings of ``fresh_state``.
 

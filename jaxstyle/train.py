@@ -184,10 +184,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     parallel.check_batch(int(config.data.batch_size), mesh)
     if int(config.train.num_steps) < 0:
         raise ValueError(f"config.train.num_steps={config.train.num_steps} must be >= 0")
-    content_src, style_src = pipeline.make_sources(config.data)
-    data = pipeline.training_pipeline(content_src, style_src, config.data, seed=int(config.seed),
-                                      process_index=jax.process_index(), process_count=jax.process_count())
-    data_iter = iter(data)
+    content_src, style_src = pipeline.make_sources(config.data)  # validates the data dirs early
+    mngr = checkpoint.make_manager(workdir, keep=config.ckpt.keep, every_steps=config.ckpt.every_steps,
+                                   async_save=config.ckpt.async_save)
+    cfg_json = json.loads(config.to_json())
+    saved = checkpoint.saved_config(mngr)
+    resuming = saved is not None
+    if resuming:
+        changed = [k for k in ("method", "model", "seed") if saved.get(k) != cfg_json[k]] + [
+            f"data.{k}" for k in ("crop_size", "batch_size", "workers") if saved["data"].get(k) != cfg_json["data"][k]]
+        if changed:
+            mngr.close()
+            raise ValueError(f"workdir {workdir!r} holds a run with a different {', '.join(changed)}; resume with "
+                             f"the same settings or use a new --workdir")
 
     model = build_from_config(config)
     check = getattr(model, "check_inputs", None)
@@ -195,21 +204,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         s = int(config.data.crop_size)
         check((1, s, s, 3), (1, s, s, 3), int(config.model.k))
     tx = make_optimizer(config.optim)
-    mngr = checkpoint.make_manager(workdir, keep=config.ckpt.keep, every_steps=config.ckpt.every_steps,
-                                   async_save=config.ckpt.async_save)
-    resuming = mngr.latest_step() is not None
     if config.train.init_decoder_from and not resuming:
         n = warm_start_decoder(model, config.train.init_decoder_from)
         logging.info("warm-started %d decoder arrays from %s", n, config.train.init_decoder_from)
     graphdef, state = init_state(model, tx)
     del model
     state = parallel.replicate(state, mesh)
-    cfg_json = json.loads(config.to_json())
     if is_main:
         os.makedirs(workdir, exist_ok=True)
         with open(os.path.join(workdir, "config.json"), "w") as f:
             json.dump(cfg_json, f, indent=2)
 
+    data_iter = iter(pipeline.training_pipeline(content_src, style_src, config.data, seed=int(config.seed),
+                                                process_index=jax.process_index(),
+                                                process_count=jax.process_count()))
     start = 0
     restored = checkpoint.restore_latest(mngr, state, data_iter)
     if restored is not None:
@@ -234,8 +242,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         bad = [s for s, m in rows if not bool(m["finite"])]
         if bad:
             raise TrainingError(
-                f"non-finite loss at step {bad[0]}; stopped (parameters from before that step are kept, and the "
-                f"last checkpoint is step {mngr.latest_step()}). Lower config.optim.lr or set config.optim.grad_clip")
+                f"non-finite loss at step {bad[0]}; stopped (no update was applied at that step, and the last "
+                f"checkpoint is step {mngr.latest_step()}). Lower config.optim.lr or set config.optim.grad_clip")
         dt = time.perf_counter() - t_log
         last = _summary([m for _, m in rows])
         last.update(lr=float(lr_schedule(config.optim)(step - 1)), step_time=dt / n_log,
@@ -254,7 +262,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
             if step % log_every == 0 or step == num_steps or mngr.should_save(step):
                 flush_metrics(step)
                 progress.update(step, f"loss {last.get('loss', float('nan')):.4g}")
-            if img_every and (step % img_every == 0 or step == num_steps) and is_main:
+            if img_every and (step % img_every == 0 or step == num_steps):  # every process runs it; process 0 writes
                 n = min(int(config.log.image_count), host["content"].shape[0])
                 out = np.asarray(render(state.params, state.frozen, host["content"][:n], host["style"][:n]))
                 grid = image_grid([[host["content"][i], host["style"][i], out[i]] for i in range(n)])
@@ -262,6 +270,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
             checkpoint.save(mngr, step, state, cfg_json, data_iter, force=step == num_steps)
         flush_metrics(num_steps)
     finally:
+        if hasattr(data_iter, "close"):
+            data_iter.close()  # grain worker processes and their shared memory
         progress.close()
         writer.close()
         mngr.wait_until_finished()

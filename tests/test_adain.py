@@ -45,7 +45,7 @@ def test_train_step_loss_falls_traces_once_and_updates_every_parameter(model, co
             moved = jax.tree.map(lambda a, b: bool(np.any(a != np.asarray(b))), before, state.params)
             assert all(jax.tree.leaves(moved)), moved
         losses.append(float(metrics["loss"]))
-        assert set(metrics) == {"loss", "loss_content", "loss_style"}
+        assert set(metrics) == {"loss", "loss_content", "loss_style", "grad_norm", "finite"}
     assert len(traces) == 1
     assert int(state.step) == 20
     assert np.isfinite(losses).all()

@@ -36,7 +36,7 @@ def test_train_step_updates_every_parameter_and_traces_once(model, content_photo
     assert all(moved.values()), [k for k, v in moved.items() if not v]
     state, metrics2 = step(state, {"content": batch["content"][:, ::-1], "style": batch["style"]})
     assert len(traces) == 1
-    assert set(metrics) == {"loss", "loss_content", "loss_style"}
+    assert set(metrics) == {"loss", "loss_content", "loss_style", "grad_norm", "finite"}
     assert np.isfinite([float(v) for v in metrics2.values()]).all()
 
 

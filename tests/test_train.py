@@ -208,7 +208,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     cfg = tiny_config("adain")
     cfg.optim.lr = 1e30  # the first update blows the decoder up; the second loss is not finite
     cfg.ckpt.every_steps = 1
-    with pytest.raises(TrainingError, match="non-finite loss at step 2.*last checkpoint is step 1"):
+    with pytest.raises(TrainingError, match="non-finite loss at step 2; stopped.*last checkpoint is step 1"):
         train_and_evaluate(cfg, wd)
     assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["1"]
 
@@ -324,3 +324,11 @@ def test_load_pretrained_names_what_is_wrong(tmp_path):
     np.savez(tmp_path / "plain.npz", a=np.zeros(2))
     with pytest.raises(ValueError, match="not an exported jaxstyle model"):
         jaxstyle.load_pretrained(tmp_path / "plain.npz")
+
+
+def test_resuming_with_a_different_model_config_is_refused(adain_run):
+    wd, cfg = adain_run
+    cfg = cfg.copy_and_resolve_references()
+    cfg.model.style_weight = 1.0
+    with pytest.raises(ValueError, match="holds a run with a different model; resume with the same settings"):
+        train_and_evaluate(cfg, wd)
