@@ -15,6 +15,7 @@ import numpy as np
 from flax import nnx
 
 from jaxstyle.nn.vgg import load_vgg19
+from jaxstyle.ops import color
 from jaxstyle.ops.resize import pad_to_multiple
 from jaxstyle.ops.tiling import tiled_apply
 from jaxstyle.params import load_params, read_npz, set_flat_params
@@ -52,6 +53,7 @@ class _Runner:
         self.encode = jax.jit(lambda st, x: nnx.merge(self.graphdef, st).encode(x))
         self.transform = jax.jit(self._transform, static_argnames=("k",))
         self.decode = jax.jit(lambda st, f: nnx.merge(self.graphdef, st).decoder(f))
+        self._opt_fns: dict = {}
 
     def _kw(self, k):
         if k is not None and not self.takes_k:
@@ -63,6 +65,20 @@ class _Runner:
 
     def _transform(self, state, fc, fs, alpha, k=None):
         return nnx.merge(self.graphdef, state).transform(fc, fs, alpha, **self._kw(k))
+
+    def optimize(self, content: jax.Array, target: jax.Array, styles: list[jax.Array], style_weights,
+                 *, steps: int, lr: float) -> tuple[jax.Array, jax.Array]:
+        """Training-free decoding: Adam on the pixels of ``content`` [B, H, W, 3] so that relu4_1 matches ``target``
+        and the VGG statistics match the styles' (weighted). Returns ``(image, losses [steps])``."""
+        model = nnx.merge(self.graphdef, self.state)
+        layers = tuple(getattr(model, "style_layers", None) or model.cfg.style_layers)
+        cw = float(getattr(model, "content_weight", None) or model.cfg.content_weight)
+        sw = float(getattr(model, "style_weight", None) or model.cfg.style_weight)
+        key = (layers, cw, sw, steps, lr, len(styles))
+        if key not in self._opt_fns:
+            self._opt_fns[key] = jax.jit(functools.partial(_optimize_image, self.graphdef, layers=layers, cw=cw,
+                                                           sw=sw, steps=steps, lr=lr))
+        return self._opt_fns[key](self.state, content, target, styles, jnp.asarray(style_weights, jnp.float32))
 
     def tiled(self, content, style, alpha, k, tile: int) -> np.ndarray:
         """Encoder and decoder tile by tile (exact: halos cover their receptive fields); the transform is global."""
@@ -112,6 +128,33 @@ def load_pretrained(name_or_path: str | os.PathLike, *, vgg_weights: str | os.Pa
     return set_flat_params(model, flat, source=str(path))
 
 
+def _optimize_image(graphdef, state, content, target, styles, style_weights, *, layers, cw, sw, steps, lr):
+    import optax
+
+    from jaxstyle.losses import content_loss, style_stats_loss
+
+    enc = nnx.merge(graphdef, state).encoder
+    deepest = "relu4_1"
+    all_layers = tuple(dict.fromkeys(layers + (deepest,)))
+    style_feats = [enc(s, all_layers) for s in styles]
+
+    def loss_fn(x):
+        f = enc(x, all_layers)
+        ls = sum(style_weights[i] * style_stats_loss(f, fs, layers) for i, fs in enumerate(style_feats))
+        return cw * content_loss(f[deepest], target) + sw * ls
+
+    tx = optax.adam(lr)
+
+    def body(carry, _):
+        x, opt = carry
+        loss, g = jax.value_and_grad(loss_fn)(x)
+        upd, opt = tx.update(g, opt, x)
+        return (jnp.clip(optax.apply_updates(x, upd), 0.0, 1.0), opt), loss
+
+    (x, _), losses = jax.lax.scan(body, (content, tx.init(content)), None, length=steps)
+    return x, losses
+
+
 @functools.lru_cache(maxsize=4)
 def _cached_model(method: str, checkpoint: str | None, vgg_weights: str | None, seed: int) -> _Runner:
     if checkpoint is None:
@@ -144,45 +187,122 @@ def _as_images(x: Any, name: str) -> np.ndarray:
     return arr
 
 
+def _mask_weights(mask: Any, n_styles: int, shape: tuple[int, int]) -> np.ndarray:
+    """A mask → per-style weights ``[H, W, n]`` summing to 1: ``[H, W]`` (2 styles: 1 → first, 0 → second) or
+    ``[H, W, n]`` (one soft map per style)."""
+    m = np.asarray(mask, np.float32)
+    if m.ndim == 3 and m.shape[-1] == 1:
+        m = m[..., 0]
+    if m.ndim == 2:
+        if n_styles != 2:
+            raise ValueError(f"a single-channel mask picks between exactly 2 styles, got {n_styles}; pass a "
+                             f"[H, W, {n_styles}] mask for more")
+        m = np.stack([m, 1.0 - m], axis=-1)
+    if m.ndim != 3 or m.shape[-1] != n_styles:
+        raise ValueError(f"mask shape {m.shape}: expected [H, W] (2 styles) or [H, W, {n_styles}]")
+    if m.shape[:2] != tuple(shape):
+        raise ValueError(f"mask is {m.shape[1]}x{m.shape[0]} but the content is {shape[1]}x{shape[0]}; "
+                         "use a mask of the content's size")
+    if not np.isfinite(m).all() or m.min() < 0:
+        raise ValueError("mask values must be finite and >= 0")
+    return m / np.maximum(m.sum(-1, keepdims=True), 1e-6)
+
+
+def _feature_mask(m: np.ndarray, hp: int, wp: int) -> jax.Array:
+    """``[H, W, n]`` pixel weights → ``[1, hp/8, wp/8, n]`` relu4_1-grid weights (padded, then area-averaged)."""
+    m = np.pad(m, ((0, hp - m.shape[0]), (0, wp - m.shape[1]), (0, 0)), mode="edge")
+    return jnp.asarray(m.reshape(hp // 8, 8, wp // 8, 8, -1).mean(axis=(1, 3))[None])
+
+
 def stylize(content: Any, style: Any, *, method: str = "adain", checkpoint: str | os.PathLike | None = None,
             alpha: float = 1.0, k: int | None = None, tile: int | None = None,
+            style_weights: Any = None, mask: Any = None, preserve_color: bool = False,
+            decoder: str = "feedforward", steps: int = 200, lr: float = 0.02, return_losses: bool = False,
             vgg_weights: str | os.PathLike | None = None, seed: int = 0) -> np.ndarray:
     """Stylize ``content`` with ``style``.
 
     Args:
       content: RGB float in [0, 1], ``[H, W, 3]`` or ``[B, H, W, 3]`` (any H, W >= 16; padded to a multiple of 8
         internally and cropped back).
-      style: ``[Hs, Ws, 3]`` or ``[B or 1, Hs, Ws, 3]``.
+      style: ``[Hs, Ws, 3]`` or ``[B or 1, Hs, Ws, 3]``, or a list of such images (several styles, combined by
+        ``style_weights`` or ``mask``; their sizes may differ).
       method: registered method name.
-      checkpoint: trained parameters (``.npz`` written by :func:`jaxstyle.params.save_params`).
+      checkpoint: an exported model (``python -m jaxstyle.export``) or a parameter ``.npz``.
       alpha: content–style trade-off in [0, 1] (1 = full style).
       k: style edges per content node for graph methods (``"gnn"``): 1 is close to Style-Swap, larger values
         blend more style patches (diversified stylization; one compile per value). ``None``: the trained value.
       tile: run the encoder and decoder on ``tile×tile`` pieces (a multiple of 8, e.g. 512) to bound memory at
         high resolution; the result equals the untiled one. The graph transform always sees the whole image.
+      style_weights: one weight per style (normalised to sum 1): the transformed features are interpolated.
+      mask: spatial control, ``[H, W]`` in [0, 1] for two styles (1 → the first) or ``[H, W, n]`` for n styles.
+      preserve_color: keep the content's colours (luminance-only transfer in YIQ).
+      decoder: ``"feedforward"`` (the trained decoder) or ``"optimize"``: training-free rendering that optimises
+        the image (from the content) so its relu4_1 features match the method's transformed features and its
+        VGG statistics match the style's; works for any method, even without a trained decoder.
+      steps, lr: Adam steps and learning rate (pixels) of ``decoder="optimize"``.
+      return_losses: with ``decoder="optimize"``, also return the per-step losses ``[steps]``.
       vgg_weights: VGG-19 ``.npz``; default: the cached ImageNet VGG-19.
       seed: initialisation seed of parameters the checkpoint does not provide.
 
     Returns:
-      ``np.ndarray`` float32 in [0, 1] with the shape of ``content``.
+      ``np.ndarray`` float32 in [0, 1] with the shape of ``content`` (and the losses if ``return_losses``).
     """
-    c, s = _as_images(content, "content"), _as_images(style, "style")
-    if s.shape[0] not in (1, c.shape[0]):
-        raise ValueError(f"style batch {s.shape[0]} must be 1 or match the content batch {c.shape[0]}")
+    c = _as_images(content, "content")
+    styles = [_as_images(x, f"style[{i}]") for i, x in enumerate(style)] if isinstance(style, (list, tuple)) \
+        else [_as_images(style, "style")]
+    for i, s in enumerate(styles):
+        if s.shape[0] not in (1, c.shape[0]):
+            raise ValueError(f"style batch {s.shape[0]} must be 1 or match the content batch {c.shape[0]}")
+        if s.shape[0] != c.shape[0]:
+            styles[i] = np.broadcast_to(s, (c.shape[0], *s.shape[1:]))
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha={alpha}: must be in [0, 1]")
-    if s.shape[0] != c.shape[0]:
-        s = np.broadcast_to(s, (c.shape[0], *s.shape[1:]))
     if tile is not None and (tile < 64 or tile % 8):
         raise ValueError(f"tile={tile}: must be a multiple of 8 and at least 64")
+    if decoder not in ("feedforward", "optimize"):
+        raise ValueError(f"decoder={decoder!r}: use 'feedforward' or 'optimize'")
+    if decoder == "optimize" and (int(steps) < 1 or tile is not None):
+        raise ValueError("decoder='optimize' needs steps >= 1 and no tile")
+    weights = None
+    if style_weights is not None:
+        weights = np.asarray(style_weights, np.float32).reshape(-1)
+        if weights.size != len(styles) or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError(f"style_weights {list(weights)}: need {len(styles)} non-negative weights, not all 0")
+        weights = weights / weights.sum()
+    elif mask is None:
+        weights = np.full(len(styles), 1.0 / len(styles), np.float32)
+    pix_mask = None if mask is None else _mask_weights(mask, len(styles), c.shape[1:3])
     runner = _cached_model(method, None if checkpoint is None else os.fspath(checkpoint),
                            None if vgg_weights is None else os.fspath(vgg_weights), seed)
     k = None if k is None else int(k)
+    a = jnp.float32(alpha)
     padded, (h, w) = pad_to_multiple(jnp.asarray(c), 8)
-    s8 = jnp.asarray(s[:, : s.shape[1] // 8 * 8, : s.shape[2] // 8 * 8])  # style: crop, add nothing
-    if tile is None:
-        out = runner.run(runner.state, padded, s8, jnp.float32(alpha), k=k)
+    s8 = [jnp.asarray(s[:, : s.shape[1] // 8 * 8, : s.shape[2] // 8 * 8]) for s in styles]  # crop, add nothing
+    losses = None
+    if len(s8) == 1 and decoder == "feedforward":
+        out = runner.run(runner.state, padded, s8[0], a, k=k) if tile is None else runner.tiled(padded, s8[0], a, k,
+                                                                                                tile)
     else:
-        out = runner.tiled(padded, s8, jnp.float32(alpha), k, tile)
-    out = np.clip(np.asarray(out)[:, :h, :w], 0.0, 1.0)
-    return out[0] if np.ndim(content) == 3 else out
+        enc = (lambda x: runner.encode(runner.state, x)) if tile is None else (
+            lambda x: jnp.asarray(np.concatenate([tiled_apply(functools.partial(runner.encode, runner.state),
+                                                              x[i:i + 1], tile=tile, halo=ENCODER_HALO, scale=1 / 8)
+                                                  for i in range(x.shape[0])])))
+        fc = enc(padded)
+        ts = [runner.transform(runner.state, fc, enc(s), a, k=k) for s in s8]
+        mix = (_feature_mask(pix_mask, *padded.shape[1:3]) if pix_mask is not None
+               else jnp.asarray(weights)[None, None, None, :])
+        t = sum(mix[..., i:i + 1] * ti for i, ti in enumerate(ts))
+        if decoder == "optimize":
+            sw = pix_mask.reshape(-1, len(s8)).mean(0) if pix_mask is not None else weights
+            out, losses = runner.optimize(padded, t, s8, sw, steps=int(steps), lr=float(lr))
+        elif tile is None:
+            out = runner.decode(runner.state, t)
+        else:
+            out = np.concatenate([tiled_apply(functools.partial(runner.decode, runner.state), t[i:i + 1],
+                                              tile=tile // 8, halo=DECODER_HALO, scale=8) for i in range(t.shape[0])])
+    out = jnp.clip(jnp.asarray(out)[:, :h, :w], 0.0, 1.0)
+    if preserve_color:
+        out = color.preserve_color(out, jnp.asarray(c))
+    out = np.asarray(out)
+    out = out[0] if np.ndim(content) == 3 else out
+    return (out, np.asarray(losses)) if return_losses and losses is not None else out

@@ -1,0 +1,28 @@
+"""Colour helpers: luminance-only style transfer (keep the content's colours)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+# NTSC YIQ (Gatys et al. 2016, "Preserving color in neural artistic style transfer": luminance-only transfer)
+_RGB2YIQ = jnp.array([[0.299, 0.587, 0.114],
+                      [0.595716, -0.274453, -0.321263],
+                      [0.211456, -0.522591, 0.311135]], jnp.float32)
+
+
+def rgb_to_yiq(x: jax.Array) -> jax.Array:
+    """``[..., 3]`` RGB → YIQ."""
+    return x @ _RGB2YIQ.T
+
+
+def yiq_to_rgb(x: jax.Array) -> jax.Array:
+    """``[..., 3]`` YIQ → RGB (exact inverse of :func:`rgb_to_yiq`)."""
+    return x @ jnp.linalg.inv(_RGB2YIQ).T
+
+
+def preserve_color(stylized: jax.Array, content: jax.Array) -> jax.Array:
+    """The stylized image's luminance with the content's chrominance: ``[..., H, W, 3]`` in [0, 1] → same."""
+    y = rgb_to_yiq(stylized)[..., :1]
+    iq = rgb_to_yiq(content)[..., 1:]
+    return jnp.clip(yiq_to_rgb(jnp.concatenate([y, iq], axis=-1)), 0.0, 1.0)
