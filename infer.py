@@ -1,29 +1,50 @@
-"""Stylize an image: python infer.py --content photo.jpg --style painting.jpg --out out.png"""
+"""Stylize images: python infer.py --content photo.jpg --style painting.jpg --out out/
+
+--content / --style take files, directories and globs (repeat the flag or separate with commas); every content is
+stylized with every style (or --pairs: in zip order) into OUT/<content>__<style>.png.
+"""
 
 import sys
 
 from absl import app, flags, logging
 
-_CONTENT = flags.DEFINE_string("content", None, "Content image file.")
-_STYLE = flags.DEFINE_string("style", None, "Style image file.")
-_OUT = flags.DEFINE_string("out", None, "Output image (.png or .jpg).")
-_METHOD = flags.DEFINE_string("method", "adain", "Registered method name.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Trained parameters (.npz).")
-_ALPHA = flags.DEFINE_float("alpha", 1.0, "Content-style trade-off in [0, 1].")
+_CONTENT = flags.DEFINE_list("content", None, "Content images: files, directories or globs.")
+_STYLE = flags.DEFINE_list("style", None, "Style images: files, directories or globs.")
+_OUT = flags.DEFINE_string("out", None, "Output directory.")
+_PAIRS = flags.DEFINE_bool("pairs", False, "Pair contents and styles in order instead of every combination.")
+_METHOD = flags.DEFINE_string("method", "gnn", "Registered method name (gnn, adain).")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Exported model (.npz); default: the shipped model.")
 _MAX_SIDE = flags.DEFINE_integer("max_side", 512, "Downscale the content so its longer side is at most this.")
 _STYLE_SIZE = flags.DEFINE_integer("style_size", 512, "Downscale the style so its longer side is at most this.")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output file.")
+_ALPHA = flags.DEFINE_float("alpha", 1.0, "Content-style trade-off in [0, 1].")
+_K = flags.DEFINE_integer("k", None, "GNN: style edges per content patch (1 ~ style swap; more = smoother blend).")
+_PRESERVE = flags.DEFINE_bool("preserve_color", False, "Keep the content's colours.")
+_WEIGHTS = flags.DEFINE_list("style_weights", None, "Interpolate all styles with these weights (one per style).")
+_MASK = flags.DEFINE_string("mask", None, "Mask image: white -> first style, black -> second (spatial control).")
+_DECODER = flags.DEFINE_enum("decoder", "feedforward", ["feedforward", "optimize"],
+                             "feedforward: the trained decoder; optimize: training-free image optimisation.")
+_STEPS = flags.DEFINE_integer("steps", 200, "Optimisation steps for --decoder optimize.")
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing outputs (default: skip them).")
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # keep JAX's backend-probing INFO lines off the terminal
+    from jaxstyle import runtime
     from jaxstyle.infer import main as run
 
+    runtime.enable_compilation_cache()
+    try:
+        weights = None if _WEIGHTS.value is None else [float(w) for w in _WEIGHTS.value]
+    except ValueError:
+        sys.exit(f"error: --style_weights {','.join(_WEIGHTS.value)}: use comma-separated numbers, e.g. 0.7,0.3")
     sys.exit(run(_CONTENT.value, _STYLE.value, _OUT.value, method=_METHOD.value, checkpoint=_CHECKPOINT.value,
-                 alpha=_ALPHA.value, max_side=_MAX_SIDE.value, style_size=_STYLE_SIZE.value,
-                 overwrite=_OVERWRITE.value))
+                 pairs=_PAIRS.value, max_side=_MAX_SIDE.value, style_size=_STYLE_SIZE.value, alpha=_ALPHA.value,
+                 k=_K.value, preserve_color=_PRESERVE.value, style_weights=weights, mask=_MASK.value,
+                 decoder=_DECODER.value, steps=_STEPS.value, seed=_SEED.value, overwrite=_OVERWRITE.value,
+                 progress=sys.stderr.isatty()))
 
 
 if __name__ == "__main__":

@@ -1,45 +1,152 @@
-"""File-level stylization behind ``infer.py``: load, stylize, save atomically, report errors in one line."""
+"""Batch stylization behind ``infer.py``: discover inputs, stylize every content × style, save atomically.
+
+Inputs are any mix of files, directories (their images, sorted) and globs. Outputs are
+``OUT/<content>__<style>.png``; existing ones are skipped unless ``overwrite``. A failing input is reported in one
+``error:`` line and the rest still run; the return status is 1 if anything failed.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import glob
 import os
 import pathlib
 import sys
+import time
 import warnings
+from typing import Sequence
+
+import numpy as np
 
 from jaxstyle.data.images import ImageError, load_image, save_image
 from jaxstyle.weights.store import WeightsError
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+USER_ERRORS = (ImageError, WeightsError, ValueError, FileNotFoundError)
 
-def stylize_file(content: str | os.PathLike, style: str | os.PathLike, out: str | os.PathLike, *,
-                 method: str = "adain", checkpoint: str | os.PathLike | None = None, alpha: float = 1.0,
-                 max_side: int | None = 512, style_size: int | None = 512, overwrite: bool = False) -> pathlib.Path:
-    """Stylize one image file with one style file and write ``out`` (PNG/JPEG by extension).
+
+def expand_inputs(specs: Sequence[str], what: str) -> list[pathlib.Path]:
+    """Files, directories (images inside, sorted) and globs → a list of paths (order kept, duplicates dropped).
 
     Raises:
-      ImageError / WeightsError / ValueError with a one-line message naming the bad input.
+      ValueError: a spec matches nothing (names the spec).
+    """
+    out: list[pathlib.Path] = []
+    for spec in specs:
+        p = pathlib.Path(spec).expanduser()
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            if not found:
+                raise ValueError(f"--{what} {spec}: directory has no images")
+        elif glob.has_magic(spec):
+            found = sorted(pathlib.Path(f) for f in glob.glob(os.path.expanduser(spec)) if os.path.isfile(f))
+            if not found:
+                raise ValueError(f"--{what} {spec}: the pattern matches no files")
+        else:
+            found = [p]  # a missing file is reported when it is loaded, and the rest still run
+        out += [f for f in found if f not in out]
+    if not out:
+        raise ValueError(f"--{what}: no inputs given")
+    return out
+
+
+@dataclasses.dataclass
+class Job:
+    content: pathlib.Path
+    styles: tuple[pathlib.Path, ...]
+    out: pathlib.Path
+
+
+def plan(contents: list[pathlib.Path], styles: list[pathlib.Path], out_dir: pathlib.Path, *, pairs: bool = False,
+         combine: bool = False, ext: str = ".png") -> list[Job]:
+    """Every content × every style (``pairs``: zip order; ``combine``: all styles in one output per content)."""
+    if pairs and len(contents) != len(styles):
+        raise ValueError(f"--pairs needs as many styles as contents (got {len(contents)} contents, "
+                         f"{len(styles)} styles)")
+    if combine:
+        groups = [(c, tuple(styles)) for c in contents]
+    elif pairs:
+        groups = [(c, (s,)) for c, s in zip(contents, styles)]
+    else:
+        groups = [(c, (s,)) for c in contents for s in styles]
+    return [Job(c, ss, out_dir / f"{c.stem}__{'+'.join(s.stem for s in ss)}{ext}") for c, ss in groups]
+
+
+def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str | os.PathLike, *,
+                  method: str = "gnn", checkpoint: str | None = None, pairs: bool = False,
+                  max_side: int | None = 512, style_size: int | None = 512, alpha: float = 1.0,
+                  k: int | None = None, preserve_color: bool = False, style_weights: Sequence[float] | None = None,
+                  mask: str | None = None, decoder: str = "feedforward", steps: int = 200, seed: int = 0,
+                  overwrite: bool = False, progress: bool = True, log=print) -> tuple[int, int, int]:
+    """Stylize files into ``out_dir``; returns ``(written, skipped, failed)``.
+
+    ``style_weights`` or ``mask`` combine all styles into one output per content (interpolation / spatial
+    control). Errors per job are logged as one line; configuration errors raise ``ValueError``.
     """
     from jaxstyle.api import stylize
+    from jaxstyle.metrics import Progress
 
-    out = pathlib.Path(out)
-    if out.exists() and not overwrite:
-        raise ImageError(out, "already exists; pass --overwrite to replace it")
-    c = load_image(content, max_side=max_side, min_side=16)
-    s = load_image(style, max_side=style_size, min_side=16)
-    return save_image(out, stylize(c, s, method=method, checkpoint=checkpoint, alpha=alpha), overwrite=overwrite)
+    combine = style_weights is not None or mask is not None
+    jobs = plan(expand_inputs(contents, "content"), expand_inputs(styles, "style"), pathlib.Path(out_dir),
+                pairs=pairs, combine=combine)
+    if style_weights is not None and len(style_weights) != len(jobs[0].styles):
+        raise ValueError(f"--style_weights has {len(style_weights)} values for {len(jobs[0].styles)} styles")
+    mask_img = None
+    if mask is not None:
+        mask_img = load_image(mask).mean(-1)  # grey levels in [0, 1]: 1 → the first style
+    written = skipped = failed = 0
+    bar = Progress(len(jobs), enabled=progress)
+    style_cache: dict[pathlib.Path, np.ndarray] = {}
+    for i, job in enumerate(jobs):
+        if job.out.exists() and not overwrite:
+            skipped += 1
+            bar.update(i + 1)
+            continue
+        try:
+            c = load_image(job.content, max_side=max_side, min_side=16)
+            ss = []
+            for sp in job.styles:
+                if sp not in style_cache:
+                    style_cache[sp] = load_image(sp, max_side=style_size, min_side=16)
+                ss.append(style_cache[sp])
+            m = None
+            if mask_img is not None:
+                m = _resize_mask(mask_img, c.shape[:2])
+            out = stylize(c, ss if combine else ss[0], method=method, checkpoint=checkpoint, alpha=alpha, k=k,
+                          style_weights=style_weights, mask=m, preserve_color=preserve_color, decoder=decoder,
+                          steps=steps, seed=seed)
+            job.out.parent.mkdir(parents=True, exist_ok=True)
+            save_image(job.out, out, overwrite=overwrite)
+            written += 1
+        except USER_ERRORS as e:
+            failed += 1
+            log(f"error: {e}", file=sys.stderr)
+        bar.update(i + 1)
+    bar.close()
+    return written, skipped, failed
 
 
-def main(content: str, style: str, out: str, **kwargs) -> int:
-    """CLI body: returns the exit status (0 ok, 1 bad input), printing one ``error:`` line on failure."""
+def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of ``[h, w]`` to ``shape`` (masks are usually drawn at the photo's full size)."""
+    h, w = shape
+    ys = (np.arange(h) * mask.shape[0] / h).astype(int)
+    xs = (np.arange(w) * mask.shape[1] / w).astype(int)
+    return mask[ys][:, xs]
+
+
+def main(contents: Sequence[str], styles: Sequence[str], out_dir: str, **kwargs) -> int:
+    """CLI body: returns the exit status (0 ok, 1 if anything failed), with one ``error:`` line per failure."""
+    t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
-            path = stylize_file(content, style, out, **kwargs)
-        except (ImageError, WeightsError, ValueError) as e:
+            written, skipped, failed = stylize_files(contents, styles, out_dir, **kwargs)
+        except USER_ERRORS as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
         finally:
-            for w in caught:
-                print(f"warning: {w.message}", file=sys.stderr)
-    print(path)
-    return 0
+            for w in {str(w.message) for w in caught}:
+                print(f"warning: {w}", file=sys.stderr)
+    print(f"{written} written, {skipped} skipped (exist; --overwrite replaces), {failed} failed "
+          f"in {time.perf_counter() - t0:.1f} s -> {out_dir}", file=sys.stderr)
+    return 1 if failed else 0

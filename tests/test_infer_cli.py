@@ -1,46 +1,105 @@
-"""infer.py: one content file + one style file -> one output file; bad input gives one error line."""
+"""infer.py / jaxstyle.infer: folders and globs, every content × style, skip/overwrite, bad inputs, controls."""
 
 import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import jaxstyle
 from jaxstyle.data.images import load_image, save_image
-from jaxstyle.infer import main
+from jaxstyle.infer import expand_inputs, main
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
-def pair(tmp_path, content_photos, style_images):
-    c = save_image(tmp_path / "c.png", content_photos[0][:48, :40])
-    s = save_image(tmp_path / "s.jpg", style_images[0])
-    return c, s
+def inputs(tmp_path, content_photos, style_images):
+    cdir, sdir = tmp_path / "photos", tmp_path / "art"
+    cdir.mkdir(), sdir.mkdir()
+    save_image(cdir / "a.png", content_photos[0][:48, :40])
+    save_image(cdir / "b.jpg", content_photos[1][:40, :48])
+    save_image(sdir / "s1.png", style_images[0])
+    save_image(sdir / "s2.png", style_images[1])
+    return cdir, sdir
 
 
-def test_writes_output_and_refuses_to_overwrite(pair, tmp_path, vgg_path, capsys):
-    c, s = pair
-    out = tmp_path / "out" / "c__s.png"
-    assert main(str(c), str(s), str(out), max_side=None) == 0
-    img = load_image(out)
-    assert img.shape == (48, 40, 3)
-    before = out.read_bytes()
-    assert main(str(c), str(s), str(out)) == 1
+def test_folder_batch_every_pair_then_skip_then_overwrite(inputs, tmp_path, vgg_path, capsys):
+    cdir, sdir = inputs
+    out = tmp_path / "out"
+    (cdir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    assert main([str(cdir)], [str(sdir / "*.png")], str(out), method="adain", max_side=None, progress=False) == 1
     err = capsys.readouterr().err
-    assert "already exists" in err and "--overwrite" in err
-    assert out.read_bytes() == before
+    assert sum(line.startswith("error:") and "broken.jpg" in line for line in err.splitlines()) == 2  # × 2 styles
+    assert "4 written, 0 skipped" in err and "2 failed" in err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["a__s1.png", "a__s2.png", "b__s1.png", "b__s2.png"]  # no partial files for the broken one
+    assert load_image(out / "a__s1.png").shape == (48, 40, 3)
+    before = (out / "a__s1.png").read_bytes()
+    (cdir / "broken.jpg").unlink()
+    assert main([str(cdir)], [str(sdir)], str(out), method="adain", progress=False) == 0
+    assert "0 written, 4 skipped" in capsys.readouterr().err
+    assert (out / "a__s1.png").read_bytes() == before
+    assert main([str(cdir / "a.png")], [str(sdir / "s2.png")], str(out), method="adain", overwrite=True,
+                alpha=0.0, progress=False) == 0
+    assert "1 written" in capsys.readouterr().err
 
 
-def test_cli_bad_input_one_line_no_traceback(pair, tmp_path):
-    c, _ = pair
+def test_pairs_and_missing_inputs(inputs, tmp_path):
+    cdir, sdir = inputs
+    with pytest.raises(ValueError, match="matches no files"):
+        expand_inputs([str(cdir / "*.tif")], "content")
+    with pytest.raises(ValueError, match="directory has no images"):
+        (tmp_path / "empty").mkdir()
+        expand_inputs([str(tmp_path / "empty")], "style")
+    assert main([str(cdir)], [str(sdir / "s1.png")], str(tmp_path / "o"), pairs=True, progress=False) == 1
+
+
+def test_style_interpolation_mask_and_preserve_color(inputs, tmp_path, vgg_path, capsys):
+    cdir, sdir = inputs
+    c = load_image(cdir / "a.png")
+    s1, s2 = load_image(sdir / "s1.png"), load_image(sdir / "s2.png")
+    kw = dict(method="adain", seed=0)
+    one = jaxstyle.stylize(c, s1, **kw)
+    np.testing.assert_allclose(jaxstyle.stylize(c, [s1, s2], style_weights=[1, 0], **kw), one, atol=1e-5)
+    mixed = jaxstyle.stylize(c, [s1, s2], style_weights=[0.5, 0.5], **kw)
+    assert not np.allclose(mixed, one, atol=1e-3)
+    mask = np.ones(c.shape[:2], np.float32)
+    np.testing.assert_allclose(jaxstyle.stylize(c, [s1, s2], mask=mask, **kw), one, atol=1e-5)  # all first style
+    with pytest.raises(ValueError, match="exactly 2 styles"):
+        jaxstyle.stylize(c, [s1, s2, s1], mask=mask, **kw)
+    from jaxstyle.ops.color import preserve_color, rgb_to_yiq
+
+    kept = jaxstyle.stylize(c, s1, preserve_color=True, **kw)
+    np.testing.assert_allclose(kept, preserve_color(one, c), atol=1e-5)
+    mid = 0.3 + 0.4 * np.random.default_rng(0).random(c.shape, np.float32)  # in gamut: nothing clipped
+    y = np.asarray(preserve_color(mid, 0.25 + 0.5 * c))
+    np.testing.assert_allclose(rgb_to_yiq(y)[..., 1:], rgb_to_yiq(0.25 + 0.5 * c)[..., 1:], atol=1e-5)  # chroma
+    np.testing.assert_allclose(rgb_to_yiq(y)[..., 0], rgb_to_yiq(mid)[..., 0], atol=1e-5)  # luminance
+    save_image(tmp_path / "mask.png", np.repeat(mask[..., None], 3, -1))
+    assert main([str(cdir / "a.png")], [str(sdir)], str(tmp_path / "o"), mask=str(tmp_path / "mask.png"),
+                method="adain", progress=False) == 0
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["a__s1+s2.png"]
+
+
+def test_optimize_decoder_lowers_its_loss(inputs, vgg_path):
+    cdir, sdir = inputs
+    c, s = load_image(cdir / "a.png"), load_image(sdir / "s1.png")
+    out, losses = jaxstyle.stylize(c, s, method="adain", decoder="optimize", steps=15, lr=0.03, return_losses=True)
+    assert out.shape == c.shape and losses.shape == (15,)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_cli_bad_input_one_line_no_traceback(inputs, tmp_path):
+    cdir, _ = inputs
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    out = tmp_path / "never.png"
-    r = subprocess.run([sys.executable, "infer.py", "--content", str(c), "--style", str(bad), "--out", str(out)],
-                       cwd=REPO, capture_output=True, text=True)
+    out = tmp_path / "never"
+    r = subprocess.run([sys.executable, "infer.py", "--content", str(cdir / "a.png"), "--style", str(bad),
+                        "--out", str(out), "--method", "adain"], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 1
-    lines = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "broken.jpg" in lines[0]
     assert "Traceback" not in r.stderr
-    assert not out.exists() and not list(tmp_path.glob(".never*"))
+    assert not out.exists() or not list(out.iterdir())
