@@ -25,6 +25,7 @@ _DECODER = flags.DEFINE_enum("decoder", "feedforward", ["feedforward", "optimize
                              "feedforward: the trained decoder; optimize: training-free image optimisation.")
 _STEPS = flags.DEFINE_integer("steps", 200, "Optimisation steps for --decoder optimize.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+_BATCH = flags.DEFINE_integer("batch_size", 4, "Same-size contents stylized together (per style).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing outputs (default: skip them).")
 
 
@@ -43,10 +44,22 @@ def main(argv):
     sys.exit(run(_CONTENT.value, _STYLE.value, _OUT.value, method=_METHOD.value, checkpoint=_CHECKPOINT.value,
                  pairs=_PAIRS.value, max_side=_MAX_SIDE.value, style_size=_STYLE_SIZE.value, alpha=_ALPHA.value,
                  k=_K.value, preserve_color=_PRESERVE.value, style_weights=weights, mask=_MASK.value,
-                 decoder=_DECODER.value, steps=_STEPS.value, seed=_SEED.value, overwrite=_OVERWRITE.value,
+                 decoder=_DECODER.value, steps=_STEPS.value, seed=_SEED.value, batch_size=_BATCH.value,
+                 overwrite=_OVERWRITE.value,
                  progress=sys.stderr.isatty()))
+
+
+def _dashes_to_underscores(argv: list[str]) -> list[str]:
+    """Accept ``--max-side`` as well as ``--max_side`` (absl only knows the underscore spelling)."""
+    out = []
+    for a in argv:
+        if a.startswith("--") and len(a) > 2:
+            name, sep, value = a[2:].partition("=")
+            a = "--" + name.replace("-", "_") + sep + value
+        out.append(a)
+    return out
 
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["content", "style", "out"])
-    app.run(main)
+    app.run(main, argv=_dashes_to_underscores(sys.argv))

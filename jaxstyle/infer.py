@@ -77,9 +77,11 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
                   max_side: int | None = 512, style_size: int | None = 512, alpha: float = 1.0,
                   k: int | None = None, preserve_color: bool = False, style_weights: Sequence[float] | None = None,
                   mask: str | None = None, decoder: str = "feedforward", steps: int = 200, seed: int = 0,
-                  overwrite: bool = False, progress: bool = True, log=print) -> tuple[int, int, int]:
+                  batch_size: int = 4, overwrite: bool = False, progress: bool = True,
+                  log=print) -> tuple[int, int, int]:
     """Stylize files into ``out_dir``; returns ``(written, skipped, failed)``.
 
+    Contents of the same size with the same style run as one batch of up to ``batch_size`` (one compile per size).
     ``style_weights`` or ``mask`` combine all styles into one output per content (interpolation / spatial
     control). Errors per job are logged as one line; configuration errors raise ``ValueError``.
     """
@@ -94,36 +96,63 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     mask_img = None
     if mask is not None:
         mask_img = load_image(mask).mean(-1)  # grey levels in [0, 1]: 1 → the first style
-    written = skipped = failed = 0
+    jobs.sort(key=lambda job: job.styles)  # style-major (stable): same-style, same-size contents batch together
+    counts = {"written": 0, "skipped": 0, "failed": 0}
     bar = Progress(len(jobs), enabled=progress)
     style_cache: dict[pathlib.Path, np.ndarray] = {}
-    for i, job in enumerate(jobs):
+    pending: list[tuple[Job, np.ndarray]] = []
+
+    def fail(job: Job, e: Exception) -> None:
+        counts["failed"] += 1
+        log(f"error: {e}", file=sys.stderr)
+
+    def run(group: list[tuple[Job, np.ndarray]]) -> None:
+        ss = [style_cache[sp] for sp in group[0][0].styles]
+        c = np.stack([img for _, img in group])
+        m = None if mask_img is None else _resize_mask(mask_img, c.shape[1:3])
+        try:
+            outs = stylize(c, ss if combine else ss[0], method=method, checkpoint=checkpoint, alpha=alpha, k=k,
+                           style_weights=style_weights, mask=m, preserve_color=preserve_color, decoder=decoder,
+                           steps=steps, seed=seed)
+        except USER_ERRORS as e:
+            if len(group) == 1:
+                return fail(group[0][0], e)
+            for item in group:  # find out which input it was
+                run([item])
+            return
+        for (job, _), out in zip(group, outs):
+            try:
+                job.out.parent.mkdir(parents=True, exist_ok=True)
+                save_image(job.out, out, overwrite=overwrite)
+                counts["written"] += 1
+            except USER_ERRORS as e:
+                fail(job, e)
+
+    def flush() -> None:
+        if pending:
+            run(list(pending))
+            pending.clear()
+            bar.update(sum(counts.values()))
+
+    for job in jobs:
         if job.out.exists() and not overwrite:
-            skipped += 1
-            bar.update(i + 1)
+            counts["skipped"] += 1
             continue
         try:
-            c = load_image(job.content, max_side=max_side, min_side=16)
-            ss = []
             for sp in job.styles:
                 if sp not in style_cache:
                     style_cache[sp] = load_image(sp, max_side=style_size, min_side=16)
-                ss.append(style_cache[sp])
-            m = None
-            if mask_img is not None:
-                m = _resize_mask(mask_img, c.shape[:2])
-            out = stylize(c, ss if combine else ss[0], method=method, checkpoint=checkpoint, alpha=alpha, k=k,
-                          style_weights=style_weights, mask=m, preserve_color=preserve_color, decoder=decoder,
-                          steps=steps, seed=seed)
-            job.out.parent.mkdir(parents=True, exist_ok=True)
-            save_image(job.out, out, overwrite=overwrite)
-            written += 1
+            c = load_image(job.content, max_side=max_side, min_side=16)
         except USER_ERRORS as e:
-            failed += 1
-            log(f"error: {e}", file=sys.stderr)
-        bar.update(i + 1)
+            fail(job, e)
+            continue
+        if pending and (pending[0][0].styles != job.styles or pending[0][1].shape != c.shape
+                        or len(pending) >= batch_size):
+            flush()
+        pending.append((job, c))
+    flush()
     bar.close()
-    return written, skipped, failed
+    return counts["written"], counts["skipped"], counts["failed"]
 
 
 def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -83,6 +83,17 @@ def test_style_interpolation_mask_and_preserve_color(inputs, tmp_path, vgg_path,
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["a__s1+s2.png"]
 
 
+def test_same_size_contents_are_batched_and_match_one_by_one(inputs, tmp_path, vgg_path):
+    cdir, sdir = inputs
+    save_image(cdir / "c.png", load_image(cdir / "a.png")[::-1])  # same 48x40 size as a.png
+    assert main([str(cdir / "a.png"), str(cdir / "c.png")], [str(sdir / "s1.png")], str(tmp_path / "batched"),
+                method="adain", progress=False) == 0
+    assert main([str(cdir / "c.png")], [str(sdir / "s1.png")], str(tmp_path / "single"), method="adain",
+                batch_size=1, progress=False) == 0
+    np.testing.assert_allclose(load_image(tmp_path / "batched" / "c__s1.png"),
+                               load_image(tmp_path / "single" / "c__s1.png"), atol=1.5 / 255)
+
+
 def test_optimize_decoder_lowers_its_loss(inputs, vgg_path):
     cdir, sdir = inputs
     c, s = load_image(cdir / "a.png"), load_image(sdir / "s1.png")
@@ -97,7 +108,8 @@ def test_cli_bad_input_one_line_no_traceback(inputs, tmp_path):
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     out = tmp_path / "never"
     r = subprocess.run([sys.executable, "infer.py", "--content", str(cdir / "a.png"), "--style", str(bad),
-                        "--out", str(out), "--method", "adain"], cwd=REPO, capture_output=True, text=True)
+                        "--out", str(out), "--method", "adain", "--max-side", "64"], cwd=REPO, capture_output=True,
+                       text=True)
     assert r.returncode == 1
     lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "broken.jpg" in lines[0]
