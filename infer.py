@@ -12,7 +12,7 @@ _CONTENT = flags.DEFINE_list("content", None, "Content images: files, directorie
 _STYLE = flags.DEFINE_list("style", None, "Style images: files, directories or globs.")
 _OUT = flags.DEFINE_string("out", None, "Output directory.")
 _PAIRS = flags.DEFINE_bool("pairs", False, "Pair contents and styles in order instead of every combination.")
-_METHOD = flags.DEFINE_string("method", "gnn", "Registered method name (gnn, adain).")
+_METHOD = flags.DEFINE_string("method", None, "gnn | adain; default: the checkpoint's method, else gnn.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Exported model (.npz); default: the shipped model.")
 _MAX_SIDE = flags.DEFINE_integer("max_side", 512, "Downscale the content so its longer side is at most this.")
 _STYLE_SIZE = flags.DEFINE_integer("style_size", 512, "Downscale the style so its longer side is at most this.")
@@ -36,7 +36,7 @@ def main(argv):
     from jaxstyle import runtime
     from jaxstyle.infer import main as run
 
-    runtime.enable_compilation_cache()
+    runtime.configure()
     try:
         weights = None if _WEIGHTS.value is None else [float(w) for w in _WEIGHTS.value]
     except ValueError:

@@ -41,7 +41,7 @@ def main(argv):
     from jaxstyle import runtime, train as trainer
 
     config = _CONFIG.value
-    runtime.enable_compilation_cache()
+    runtime.configure()
     if config.mesh.distributed:
         jax.distributed.initialize()
     try:

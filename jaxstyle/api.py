@@ -214,7 +214,7 @@ def _feature_mask(m: np.ndarray, hp: int, wp: int) -> jax.Array:
     return jnp.asarray(m.reshape(hp // 8, 8, wp // 8, 8, -1).mean(axis=(1, 3))[None])
 
 
-def stylize(content: Any, style: Any, *, method: str = "adain", checkpoint: str | os.PathLike | None = None,
+def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: str | os.PathLike | None = None,
             alpha: float = 1.0, k: int | None = None, tile: int | None = None,
             style_weights: Any = None, mask: Any = None, preserve_color: bool = False,
             decoder: str = "feedforward", steps: int = 200, lr: float = 0.02, return_losses: bool = False,
@@ -226,7 +226,8 @@ def stylize(content: Any, style: Any, *, method: str = "adain", checkpoint: str 
         internally and cropped back).
       style: ``[Hs, Ws, 3]`` or ``[B or 1, Hs, Ws, 3]``, or a list of such images (several styles, combined by
         ``style_weights`` or ``mask``; their sizes may differ).
-      method: registered method name.
+      method: registered method name; default: the checkpoint's method (exported models record it), else
+        ``"gnn"``.
       checkpoint: an exported model (``python -m jaxstyle.export``) or a parameter ``.npz``.
       alpha: content–style trade-off in [0, 1] (1 = full style).
       k: style edges per content node for graph methods (``"gnn"``): 1 is close to Style-Swap, larger values
@@ -272,6 +273,8 @@ def stylize(content: Any, style: Any, *, method: str = "adain", checkpoint: str 
     elif mask is None:
         weights = np.full(len(styles), 1.0 / len(styles), np.float32)
     pix_mask = None if mask is None else _mask_weights(mask, len(styles), c.shape[1:3])
+    if method is None:
+        method = (read_npz(checkpoint)[1].get("method") if checkpoint is not None else None) or "gnn"
     runner = _cached_model(method, None if checkpoint is None else os.fspath(checkpoint),
                            None if vgg_weights is None else os.fspath(vgg_weights), seed)
     k = None if k is None else int(k)

@@ -73,7 +73,7 @@ def plan(contents: list[pathlib.Path], styles: list[pathlib.Path], out_dir: path
 
 
 def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str | os.PathLike, *,
-                  method: str = "gnn", checkpoint: str | None = None, pairs: bool = False,
+                  method: str | None = None, checkpoint: str | None = None, pairs: bool = False,
                   max_side: int | None = 512, style_size: int | None = 512, alpha: float = 1.0,
                   k: int | None = None, preserve_color: bool = False, style_weights: Sequence[float] | None = None,
                   mask: str | None = None, decoder: str = "feedforward", steps: int = 200, seed: int = 0,

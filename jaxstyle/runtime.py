@@ -20,3 +20,12 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> pathlib.P
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     return path
+
+
+def configure() -> None:
+    """What ``train.py`` and ``infer.py`` set up: the persistent compilation cache and, on CPU, the classic
+    threefry lowering (the partitionable one compiles each parameter initialiser ~6x slower on XLA CPU, and
+    nothing here draws random numbers for sharded arrays)."""
+    enable_compilation_cache()
+    if jax.default_backend() == "cpu":
+        jax.config.update("jax_threefry_partitionable", False)

@@ -56,23 +56,23 @@ def test_train_step_loss_falls_traces_once_and_updates_every_parameter(model, co
 def test_stylize_odd_sizes_alpha_and_checkpoint(model, vgg_path, tmp_path, content_photos, style_images):
     ckpt = save_params(model, tmp_path / "adain.npz")
     content = content_photos[0][:37, :45]  # odd size: padded to 40x48 and cropped back
-    out = jaxstyle.stylize(content, style_images[1][:32, :40], checkpoint=ckpt, vgg_weights=vgg_path)
+    out = jaxstyle.stylize(content, style_images[1][:32, :40], method="adain", checkpoint=ckpt, vgg_weights=vgg_path)
     assert out.shape == content.shape and out.dtype == np.float32
     assert 0.0 <= out.min() and out.max() <= 1.0
     direct = model(jnp.pad(jnp.asarray(content[None]), ((0, 0), (0, 3), (0, 3), (0, 0)), mode="reflect"),
                    jnp.asarray(style_images[1:2, :32, :40]))
     np.testing.assert_allclose(out, np.clip(direct[0, :37, :45], 0, 1), atol=1e-4)
-    batch = jaxstyle.stylize(content_photos[:, :40, :40], style_images[0], alpha=0.0, checkpoint=ckpt,
+    batch = jaxstyle.stylize(content_photos[:, :40, :40], style_images[0], method="adain", alpha=0.0, checkpoint=ckpt,
                              vgg_weights=vgg_path)
     assert batch.shape == (2, 40, 40, 3)
-    assert not np.allclose(batch[0], jaxstyle.stylize(content_photos[0, :40, :40], style_images[0],
+    assert not np.allclose(batch[0], jaxstyle.stylize(content_photos[0, :40, :40], style_images[0], method="adain",
                                                        checkpoint=ckpt, vgg_weights=vgg_path), atol=1e-3)
 
 
 def test_stylize_without_checkpoint_warns(vgg_path, content_photos, style_images):
     with pytest.warns(UserWarning, match="untrained decoder"):
-        out = jaxstyle.stylize(content_photos[0][:32, :32], style_images[0][:32, :32], vgg_weights=vgg_path,
-                               seed=123)
+        out = jaxstyle.stylize(content_photos[0][:32, :32], style_images[0][:32, :32], method="adain",
+                               vgg_weights=vgg_path, seed=123)
     assert out.shape == (32, 32, 3)
 
 

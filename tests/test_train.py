@@ -308,12 +308,12 @@ def test_export_then_load_pretrained_and_infer_cli(adain_run, tmp_path, content_
     with pytest.raises(ValueError, match="holds a 'adain' model, not 'gnn'"):
         jaxstyle.stylize(content_photos[0], style_images[0], method="gnn", checkpoint=out)
     r = subprocess.run([sys.executable, str(ROOT / "infer.py"), "--content", str(SHARED / "content" / "chicago.jpg"),
-                        "--style", str(SHARED / "style" / "mosaic.jpg"), "--out", str(tmp_path / "o.png"),
+                        "--style", str(SHARED / "style" / "mosaic.jpg"), "--out", str(tmp_path / "o"),
                         "--checkpoint", str(out), "--max_side", "64", "--style_size", "64"],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "warning" not in r.stderr  # a trained checkpoint: no untrained-decoder warning
-    assert Image.open(tmp_path / "o.png").size[0] == 64
+    assert Image.open(tmp_path / "o" / "chicago__mosaic.png").size[0] == 64  # method taken from the file
 
 
 def test_load_pretrained_names_what_is_wrong(tmp_path):
