@@ -157,6 +157,7 @@ def _optimize_image(graphdef, state, content, target, styles, style_weights, *, 
 
 @functools.lru_cache(maxsize=4)
 def _cached_model(method: str, checkpoint: str | None, vgg_weights: str | None, seed: int) -> _Runner:
+    get_method(method)  # an unknown name fails before anything else
     if checkpoint is None:
         warnings.warn(f"no trained {method!r} weights are shipped yet: using an untrained decoder, so the output "
                       "will not look stylized; pass checkpoint=<params .npz>", stacklevel=3)
