@@ -18,7 +18,7 @@ from jaxstyle.nn.vgg import load_vgg19
 from jaxstyle.ops import color
 from jaxstyle.ops.resize import pad_to_multiple
 from jaxstyle.ops.tiling import tiled_apply
-from jaxstyle.params import load_params, read_npz, set_flat_params
+from jaxstyle.params import load_params, read_meta, read_npz, set_flat_params
 from jaxstyle.registry import get_method
 
 MIN_SIDE = 16  # relu4_1 is 1/8 of the input; its reflection padding and statistics need >= 2x2 positions
@@ -80,17 +80,22 @@ class _Runner:
                                                            sw=sw, steps=steps, lr=lr))
         return self._opt_fns[key](self.state, content, target, styles, jnp.asarray(style_weights, jnp.float32))
 
-    def tiled(self, content, style, alpha, k, tile: int) -> np.ndarray:
-        """Encoder and decoder tile by tile (exact: halos cover their receptive fields); the transform is global."""
+    def encode_images(self, x: jax.Array, tile: int | None = None) -> jax.Array:
+        """``[B, H, W, 3] -> [B, H/8, W/8, C]``; with ``tile``, image by image and tile by tile (exact: the halo
+        covers the encoder's receptive field)."""
+        if tile is None:
+            return self.encode(self.state, x)
         enc = functools.partial(self.encode, self.state)
+        return jnp.concatenate([jnp.asarray(tiled_apply(enc, x[i:i + 1], tile=tile, halo=ENCODER_HALO, scale=1 / 8))
+                                for i in range(x.shape[0])])
+
+    def decode_features(self, f: jax.Array, tile: int | None = None) -> jax.Array:
+        """``[B, h, w, C] -> [B, 8h, 8w, 3]``; with ``tile`` (image px), tile by tile like :meth:`encode_images`."""
+        if tile is None:
+            return self.decode(self.state, f)
         dec = functools.partial(self.decode, self.state)
-        outs = []
-        for i in range(content.shape[0]):
-            fc = tiled_apply(enc, content[i:i + 1], tile=tile, halo=ENCODER_HALO, scale=1 / 8)
-            fs = tiled_apply(enc, style[i:i + 1], tile=tile, halo=ENCODER_HALO, scale=1 / 8)
-            f = self.transform(self.state, jnp.asarray(fc), jnp.asarray(fs), alpha, k=k)
-            outs.append(tiled_apply(dec, f, tile=tile // 8, halo=DECODER_HALO, scale=8))
-        return np.concatenate(outs)
+        return jnp.concatenate([jnp.asarray(tiled_apply(dec, f[i:i + 1], tile=tile // 8, halo=DECODER_HALO, scale=8))
+                                for i in range(f.shape[0])])
 
 
 def _config_from_json(method: str, saved: dict) -> ml_collections.ConfigDict:
@@ -162,7 +167,7 @@ def _cached_model(method: str, checkpoint: str | None, vgg_weights: str | None, 
         warnings.warn(f"no trained {method!r} weights are shipped yet: using an untrained decoder, so the output "
                       "will not look stylized; pass checkpoint=<params .npz>", stacklevel=3)
         return _Runner(build_model(method, seed=seed, vgg_weights=vgg_weights), method)
-    saved = read_npz(checkpoint)[1].get("method")
+    saved = read_meta(checkpoint).get("method")
     if saved:  # an exported model: it knows its method and config
         if saved != method:
             raise ValueError(f"{checkpoint} holds a {saved!r} model, not {method!r}; pass method={saved!r}")
@@ -275,7 +280,7 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
         weights = np.full(len(styles), 1.0 / len(styles), np.float32)
     pix_mask = None if mask is None else _mask_weights(mask, len(styles), c.shape[1:3])
     if method is None:
-        method = (read_npz(checkpoint)[1].get("method") if checkpoint is not None else None) or "gnn"
+        method = (read_meta(checkpoint).get("method") if checkpoint is not None else None) or "gnn"
     runner = _cached_model(method, None if checkpoint is None else os.fspath(checkpoint),
                            None if vgg_weights is None else os.fspath(vgg_weights), seed)
     k = None if k is None else int(k)
@@ -283,27 +288,19 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
     padded, (h, w) = pad_to_multiple(jnp.asarray(c), 8)
     s8 = [jnp.asarray(s[:, : s.shape[1] // 8 * 8, : s.shape[2] // 8 * 8]) for s in styles]  # crop, add nothing
     losses = None
-    if len(s8) == 1 and decoder == "feedforward":
-        out = runner.run(runner.state, padded, s8[0], a, k=k) if tile is None else runner.tiled(padded, s8[0], a, k,
-                                                                                                tile)
-    else:
-        enc = (lambda x: runner.encode(runner.state, x)) if tile is None else (
-            lambda x: jnp.asarray(np.concatenate([tiled_apply(functools.partial(runner.encode, runner.state),
-                                                              x[i:i + 1], tile=tile, halo=ENCODER_HALO, scale=1 / 8)
-                                                  for i in range(x.shape[0])])))
-        fc = enc(padded)
-        ts = [runner.transform(runner.state, fc, enc(s), a, k=k) for s in s8]
+    if len(s8) == 1 and decoder == "feedforward" and tile is None:
+        out = runner.run(runner.state, padded, s8[0], a, k=k)  # the common case: one compiled program
+    else:  # staged: encode (tiled if asked), transform per style, mix, decode or optimise
+        fc = runner.encode_images(padded, tile)
+        ts = [runner.transform(runner.state, fc, runner.encode_images(s, tile), a, k=k) for s in s8]
         mix = (_feature_mask(pix_mask, *padded.shape[1:3]) if pix_mask is not None
                else jnp.asarray(weights)[None, None, None, :])
         t = sum(mix[..., i:i + 1] * ti for i, ti in enumerate(ts))
         if decoder == "optimize":
             sw = pix_mask.reshape(-1, len(s8)).mean(0) if pix_mask is not None else weights
             out, losses = runner.optimize(padded, t, s8, sw, steps=int(steps), lr=float(lr))
-        elif tile is None:
-            out = runner.decode(runner.state, t)
         else:
-            out = np.concatenate([tiled_apply(functools.partial(runner.decode, runner.state), t[i:i + 1],
-                                              tile=tile // 8, halo=DECODER_HALO, scale=8) for i in range(t.shape[0])])
+            out = runner.decode_features(t, tile)
     out = jnp.clip(jnp.asarray(out)[:, :h, :w], 0.0, 1.0)
     if preserve_color:
         out = color.preserve_color(out, jnp.asarray(c))

@@ -18,10 +18,9 @@ from typing import Sequence
 
 import numpy as np
 
-from jaxstyle.data.images import ImageError, load_image, save_image
+from jaxstyle.data.images import ImageError, image_files, load_image, save_image
 from jaxstyle.weights.store import WeightsError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 USER_ERRORS = (ImageError, WeightsError, ValueError, FileNotFoundError)
 
 
@@ -35,7 +34,7 @@ def expand_inputs(specs: Sequence[str], what: str) -> list[pathlib.Path]:
     for spec in specs:
         p = pathlib.Path(spec).expanduser()
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            found = image_files(p)
             if not found:
                 raise ValueError(f"--{what} {spec}: directory has no images")
         elif glob.has_magic(spec):

@@ -71,6 +71,15 @@ def read_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     return flat, meta
 
 
+def read_meta(path: str | os.PathLike) -> dict:
+    """Only the metadata of a weights ``.npz`` (``{}`` when absent); the arrays are not read."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(str(z[META_KEY])) if META_KEY in z.files else {}
+    except Exception as e:
+        raise ValueError(f"{path}: not a parameter .npz ({e})") from None
+
+
 def save_params(model: nnx.Module, path: str | os.PathLike, *, overwrite: bool = False,
                 dtype: np.dtype | None = None, meta: dict | None = None) -> pathlib.Path:
     """Write every ``nnx.Param`` of ``model`` to ``path`` (``.npz``), optionally cast (e.g. ``np.float16``)."""

@@ -230,6 +230,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     num_steps = int(config.train.num_steps)
     log_every, img_every = max(1, int(config.log.every_steps)), int(config.log.image_every_steps)
     progress = Progress(num_steps, start, enabled=is_main and bool(config.log.progress))
+    schedule = lr_schedule(config.optim)
     pending: list[tuple[int, dict]] = []
     skipped, last, t_log, n_log = 0, {}, time.perf_counter(), 0
 
@@ -246,7 +247,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                 f"checkpoint is step {mngr.latest_step()}). Lower config.optim.lr or set config.optim.grad_clip")
         dt = time.perf_counter() - t_log
         last = _summary([m for _, m in rows])
-        last.update(lr=float(lr_schedule(config.optim)(step - 1)), step_time=dt / n_log,
+        last.update(lr=float(schedule(step - 1)), step_time=dt / n_log,
                     images_per_s=n_log * int(config.data.batch_size) / dt, skipped_images=float(skipped))
         writer.write_scalars(step, last)
         t_log, n_log = time.perf_counter(), 0

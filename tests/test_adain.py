@@ -104,3 +104,14 @@ def test_load_params_reports_every_mismatch(tmp_path):
     np.testing.assert_array_equal(twin(x), small(x))
     with pytest.raises(ValueError, match="exists"):
         save_params(small, path)
+
+
+@pytest.mark.filterwarnings("ignore:no trained")
+def test_stylize_tiled_equals_untiled(vgg_path, content_photos, style_images):
+    c = np.concatenate([content_photos[0], content_photos[1]], axis=1)[:, :120]  # 64x120: several 64 px tiles
+    kw = dict(method="adain", vgg_weights=vgg_path, seed=0)
+    np.testing.assert_allclose(jaxstyle.stylize(c, style_images[0], tile=64, **kw),
+                               jaxstyle.stylize(c, style_images[0], **kw), atol=1e-5)
+    two = dict(style_weights=[0.3, 0.7], **kw)
+    np.testing.assert_allclose(jaxstyle.stylize(c, [style_images[0], style_images[1]], tile=64, **two),
+                               jaxstyle.stylize(c, [style_images[0], style_images[1]], **two), atol=1e-5)

@@ -29,11 +29,23 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SAVE_EXTENSIONS",
     "ImageError",
+    "IMAGE_SUFFIXES",
     "decode_image",
+    "image_files",
     "load_image",
     "save_image",
     "to_uint8",
 ]
+
+#: File suffixes treated as images when a folder is listed (training data, infer.py inputs, dataset archives).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def image_files(folder: str | os.PathLike, *, recursive: bool = False) -> list[pathlib.Path]:
+    """The image files (by suffix) in ``folder``, sorted; ``recursive`` searches subfolders too."""
+    found = pathlib.Path(folder).rglob("*") if recursive else pathlib.Path(folder).iterdir()
+    return sorted(f for f in found if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+
 
 #: Default pixel-count limit of :func:`load_image`: twice Pillow's
 #: ``Image.MAX_IMAGE_PIXELS`` warning threshold, i.e. the size at which Pillow

@@ -21,9 +21,8 @@ import grain
 import numpy as np
 from absl import logging
 
-from jaxstyle.data.images import ImageError, decode_image, load_image
+from jaxstyle.data.images import IMAGE_SUFFIXES, ImageError, decode_image, image_files, load_image
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 MAX_RETRIES = 16
 
 
@@ -46,7 +45,7 @@ def list_images(dirs: Sequence[str | os.PathLike], *, what: str) -> list[str]:
         p = pathlib.Path(d).expanduser()
         if not p.is_dir():
             raise DataError(f"{what} directory {str(d)!r} does not exist (set config.data.{what}_dirs)")
-        found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        found = [str(f) for f in image_files(p, recursive=True)]
         if not found:
             raise DataError(f"{what} directory {str(d)!r} contains no images ({', '.join(IMAGE_SUFFIXES[:4])}, ...)")
         out += found

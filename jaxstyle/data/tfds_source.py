@@ -25,7 +25,8 @@ from typing import Iterator
 import numpy as np
 import tensorflow_datasets as tfds
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+from jaxstyle.data.images import IMAGE_SUFFIXES
+
 
 
 def _is_image(name: str) -> bool:
