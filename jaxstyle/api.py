@@ -19,7 +19,7 @@ from jaxstyle.ops import color
 from jaxstyle.ops.resize import pad_to_multiple
 from jaxstyle.ops.tiling import tiled_apply
 from jaxstyle.params import load_params, read_meta, read_npz, set_flat_params
-from jaxstyle.registry import get_method
+from jaxstyle.registry import get_method, has_pretrained
 
 MIN_SIDE = 16  # relu4_1 is 1/8 of the input; its reflection padding and statistics need >= 2x2 positions
 ENCODER_HALO = 64  # px: covers VGG-19's receptive field up to relu4_1 (tiled results match untiled exactly)
@@ -164,6 +164,8 @@ def _optimize_image(graphdef, state, content, target, styles, style_weights, *, 
 def _cached_model(method: str, checkpoint: str | None, vgg_weights: str | None, seed: int) -> _Runner:
     get_method(method)  # an unknown name fails before anything else
     if checkpoint is None:
+        if has_pretrained(method):
+            return _Runner(load_pretrained(method, vgg_weights=vgg_weights), method)
         warnings.warn(f"no trained {method!r} weights are shipped yet: using an untrained decoder, so the output "
                       "will not look stylized; pass checkpoint=<params .npz>", stacklevel=3)
         return _Runner(build_model(method, seed=seed, vgg_weights=vgg_weights), method)
@@ -234,7 +236,8 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
         ``style_weights`` or ``mask``; their sizes may differ).
       method: registered method name; default: the checkpoint's method (exported models record it), else
         ``"gnn"``.
-      checkpoint: an exported model (``python -m jaxstyle.export``) or a parameter ``.npz``.
+      checkpoint: an exported model (``python -m jaxstyle.export``) or a parameter ``.npz``; default: the model
+        shipped for ``method`` (``jaxstyle/pretrained/``).
       alpha: content–style trade-off in [0, 1] (1 = full style).
       k: style edges per content node for graph methods (``"gnn"``): 1 is close to Style-Swap, larger values
         blend more style patches (diversified stylization; one compile per value). ``None``: the trained value.

@@ -1,4 +1,5 @@
-"""Method name -> model module (each exposes ``default_config()`` and ``build(cfg, *, rngs, encoder=None)``)."""
+"""Method name -> model module (each exposes ``default_config()`` and ``build(cfg, *, rngs, encoder=None)``), and
+the trained models shipped in ``jaxstyle/pretrained/``."""
 
 from __future__ import annotations
 
@@ -12,19 +13,32 @@ METHODS: dict[str, str] = {
     "gnn": "jaxstyle.models.gnn",
 }
 
+PRETRAINED_DIR = pathlib.Path(__file__).parent / "pretrained"
 
-#: Shipped inference weights: method name -> (file in ``jaxstyle/pretrained/``, sha256). Filled by trained releases.
+#: Shipped inference weights: method name -> (file in ``jaxstyle/pretrained/``, sha256). Each file's metadata
+#: (``jaxstyle.params.read_meta``) records its training config and step; the README gives the commands.
 PRETRAINED: dict[str, tuple[str, str]] = {}
 
 
+def has_pretrained(method: str) -> bool:
+    """Whether trained weights are shipped for ``method``."""
+    return method in PRETRAINED
+
+
 def pretrained_path(name_or_path: str) -> pathlib.Path:
-    """A shipped model's verified file for a registered name, else ``name_or_path`` as a path."""
+    """A shipped model's verified file for a registered name, else ``name_or_path`` as a path.
+
+    Raises:
+      ValueError: a method without shipped weights, or a shipped file whose sha256 is not the registry's.
+    """
     if name_or_path in METHODS:
         if name_or_path not in PRETRAINED:
             raise ValueError(f"no trained {name_or_path!r} weights are shipped yet; pass the path of an exported "
                              "model (`python -m jaxstyle.export WORKDIR --out FILE.npz`)")
         fname, sha = PRETRAINED[name_or_path]
-        path = pathlib.Path(__file__).parent / "pretrained" / fname
+        path = PRETRAINED_DIR / fname
+        if not path.is_file():
+            raise ValueError(f"{path}: the shipped {name_or_path!r} model is missing; reinstall jaxstyle")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != sha:
             raise ValueError(f"{path}: sha256 {digest[:12]}… does not match the registry ({sha[:12]}…); reinstall")

@@ -216,14 +216,41 @@ def test_fast_equals_general(feats, agg, with_b, scales):
     la, lb = _layers(agg, with_b)
 
     def both(sg, cg):
-        fast = propagate_fast(la, lb, sg, cg if with_b else None, content_hw=(H, W), style_hw=(HS, WS),
-                              patch_size=P, scales=scales, chunk=7)  # 7 does not divide N_c = 30: ragged chunks
+        fast = [propagate_fast(la, lb, sg, cg if with_b else None, content_hw=(H, W), style_hw=(HS, WS),
+                               patch_size=P, scales=scales, chunk=7,  # 7 does not divide N_c = 30: ragged chunks
+                               dense_max=dense_max) for dense_max in (0, 10**9)]  # per-edge gathers / adjacency
         return fast, _general_batched(la, lb, sg, cg if with_b else None, scales)
 
-    fast, general = jit(both)(sg, cg)
+    (fast, dense), general = jit(both)(sg, cg)
     assert fast.shape == general.shape == (B, H, W, C) and fast.dtype == jnp.float32
     assert float(jnp.std(fast)) > 0.05  # non-degenerate output
     np.testing.assert_allclose(np.asarray(fast), np.asarray(general), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(dense), np.asarray(general), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("agg", ["gat", "sage"])
+def test_dense_adjacency_gradients_equal_gathers(feats, agg):
+    """The dense-adjacency form (small graphs) has the gathers' gradients: layer parameters, features, π."""
+    scales = (1, 3)
+    sg, cg = _graphs(feats, scales)
+    la, lb = _layers(agg, True)
+    gd, params = nnx.split((la, lb), nnx.Param)
+    weight = jax.random.normal(jax.random.key(3), (B, H, W, C))
+
+    def loss(params, feat, pi, dense_max):
+        la, lb = nnx.merge(gd, params)
+        g = sg._replace(nodes={**sg.nodes, "feat": feat, "scale_probs": pi})
+        out = propagate_fast(la, lb, g, cg, content_hw=(H, W), style_hw=(HS, WS), patch_size=P, scales=scales,
+                             dense_max=dense_max)
+        return jnp.sum(out * weight)
+
+    grads = [jit(jax.grad(loss, argnums=(0, 1, 2)), static_argnums=3)(
+        params, sg.nodes["feat"], sg.nodes["scale_probs"], m) for m in (0, 10**9)]
+    flat = [jax.tree.leaves(g) for g in grads]
+    assert len(flat[0]) == len(flat[1]) >= 6
+    for a, b in zip(*flat):
+        scale = float(jnp.max(jnp.abs(a))) or 1.0
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-5 * scale, rtol=1e-4)
 
 
 # -- general path on variable-degree graphs --------------------------------------------------------------------------

@@ -56,6 +56,8 @@ def default_config() -> ml_collections.ConfigDict:
         struct_weight=0.0,            # §9 λ_struct
         knn_block_size=1024,          # §14 content nodes per NCC block
         mp_chunk=4096,                # content nodes gathered at once in message passing
+        mp_dense_max=131072,          # N_recv·N_send up to which a relation uses a dense adjacency (same result;
+                                      # ~10x faster gradients at 128 px training crops on CPU); 0 = gather always
         vgg_padding="reflect",        # §2
     ))
 
@@ -157,7 +159,8 @@ class GNNStyle(nnx.Module):
         style_graph, content_graph = build_graph(fc, fs, idx, score, scale_probs=pi, content_idx=cidx,
                                                   content_score=cscore)
         f_agg = propagate_fast(self.layer_a, self.layer_b, style_graph, content_graph, content_hw=fc.shape[1:3],
-                               style_hw=(hs, ws), patch_size=p, scales=self.scales, chunk=cfg.mp_chunk)
+                               style_hw=(hs, ws), patch_size=p, scales=self.scales, chunk=cfg.mp_chunk,
+                               dense_max=cfg.mp_dense_max)
         return (adain(f_agg, fs) if cfg.use_adain_refine else f_agg), pi
 
     def encode(self, x: jax.Array) -> jax.Array:

@@ -1,0 +1,72 @@
+"""Render the README gallery: content × style with AdaIN and the GNN at k ∈ {1, 5, 20}.
+
+    python tools/make_gallery.py --out docs/gallery.jpg [--adain FILE.npz] [--gnn FILE.npz] [--size 256]
+
+Contents are scikit-image's bundled photos (``pip install scikit-image``; public domain / CC0), styles are
+public-domain paintings from ``../shared/data/style``. Rows: content | style | AdaIN | GNN k=1 | k=5 | k=20.
+Models default to the shipped ones. A tool for the docs, not part of the library (scikit-image is not a dependency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+import jax
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import jaxstyle  # noqa: E402
+from jaxstyle.metrics import image_grid  # noqa: E402
+
+CONTENTS = ("astronaut", "chelsea", "coffee")
+STYLES = ("starry_night", "great_wave", "the_scream")
+KS = (1, 5, 20)
+
+
+def square(img: np.ndarray, size: int) -> np.ndarray:
+    """Centre square crop of ``[H, W, 3]``, resized (antialiased) to ``[size, size, 3]``."""
+    h, w = img.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    return np.asarray(jax.image.resize(img[y:y + s, x:x + s], (size, size, 3), "linear", antialias=True)).clip(0, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=str(ROOT / "docs" / "gallery.jpg"))
+    p.add_argument("--adain", default=None, help="AdaIN model (.npz); default: the shipped one")
+    p.add_argument("--gnn", default=None, help="GNN model (.npz); default: the shipped one")
+    p.add_argument("--size", type=int, default=256, help="content side (px)")
+    p.add_argument("--style_dir", default=str(ROOT.parent / "shared" / "data" / "style"))
+    p.add_argument("--contents", default=",".join(CONTENTS), help="scikit-image data names")
+    p.add_argument("--styles", default=",".join(STYLES), help="file stems in --style_dir")
+    p.add_argument("--overwrite", action="store_true")
+    a = p.parse_args(argv)
+    try:
+        import skimage.data
+    except ImportError:
+        print("error: the gallery uses scikit-image's photos: pip install scikit-image", file=sys.stderr)
+        return 1
+    contents = {n: square(getattr(skimage.data, n)().astype(np.float32) / 255.0, a.size)
+                for n in a.contents.split(",")}
+    styles = {n: jaxstyle.load_image(pathlib.Path(a.style_dir) / f"{n}.jpg", max_side=a.size)
+              for n in a.styles.split(",")}
+    rows, t0 = [], time.perf_counter()
+    for cn, c in contents.items():
+        for sn, s in styles.items():
+            row = [c, square(s, a.size), jaxstyle.stylize(c, s, method="adain", checkpoint=a.adain)]
+            row += [jaxstyle.stylize(c, s, method="gnn", checkpoint=a.gnn, k=k) for k in KS]
+            rows.append(row)
+            print(f"{cn} × {sn}: {time.perf_counter() - t0:.0f} s", flush=True)
+    path = jaxstyle.save_image(a.out, image_grid(rows, pad=4), overwrite=a.overwrite, quality=90)
+    print(f"wrote {path}: rows content × style, columns content | style | AdaIN | GNN k={', '.join(map(str, KS))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
