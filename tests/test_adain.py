@@ -53,6 +53,18 @@ def test_train_step_loss_falls_traces_once_and_updates_every_parameter(model, co
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
 
 
+def test_identity_loss_is_the_decoders_reconstruction_error(vgg, content_photos, style_images):
+    cfg = adain.default_config()
+    cfg.identity_weight = 2.0
+    m = adain.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+    c, s = jnp.asarray(content_photos[:, :32, :32]), jnp.asarray(style_images[:, :32, :32])
+    total, aux = m.loss(c, s)
+    want = jnp.mean((m.decoder(m.encode(c)) - c) ** 2)
+    np.testing.assert_allclose(aux["loss_identity"], want, rtol=1e-5)
+    np.testing.assert_allclose(total, aux["loss_content"] + 10 * aux["loss_style"] + 2 * want, rtol=1e-5)
+    assert "loss_identity" not in adain.build(adain.default_config(), rngs=nnx.Rngs(0), encoder=vgg).loss(c, s)[1]
+
+
 def test_stylize_odd_sizes_alpha_and_checkpoint(model, vgg_path, tmp_path, content_photos, style_images):
     ckpt = save_params(model, tmp_path / "adain.npz")
     content = content_photos[0][:37, :45]  # odd size: padded to 40x48 and cropped back
@@ -69,7 +81,10 @@ def test_stylize_odd_sizes_alpha_and_checkpoint(model, vgg_path, tmp_path, conte
                                                        checkpoint=ckpt, vgg_weights=vgg_path), atol=1e-3)
 
 
-def test_stylize_without_checkpoint_warns(vgg_path, content_photos, style_images):
+def test_stylize_without_shipped_weights_warns(vgg_path, content_photos, style_images, monkeypatch):
+    from jaxstyle import registry
+
+    monkeypatch.setattr(registry, "PRETRAINED", {})  # as for a method that has no trained release yet
     with pytest.warns(UserWarning, match="untrained decoder"):
         out = jaxstyle.stylize(content_photos[0][:32, :32], style_images[0][:32, :32], method="adain",
                                vgg_weights=vgg_path, seed=123)

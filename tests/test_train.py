@@ -316,9 +316,11 @@ def test_export_then_load_pretrained_and_infer_cli(adain_run, tmp_path, content_
     assert Image.open(tmp_path / "o" / "chicago__mosaic.png").size[0] == 64  # method taken from the file
 
 
-def test_load_pretrained_names_what_is_wrong(tmp_path):
+def test_load_pretrained_names_what_is_wrong(tmp_path, monkeypatch):
     import jaxstyle
+    from jaxstyle import registry
 
+    monkeypatch.setattr(registry, "PRETRAINED", {})
     with pytest.raises(ValueError, match="no trained 'gnn' weights are shipped yet"):
         jaxstyle.load_pretrained("gnn")
     np.savez(tmp_path / "plain.npz", a=np.zeros(2))

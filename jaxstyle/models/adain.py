@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxstyle.losses import content_loss, style_stats_loss
+from jaxstyle.losses import content_loss, mse, style_stats_loss
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
 from jaxstyle.ops.norms import adain
@@ -24,6 +24,8 @@ def default_config() -> ml_collections.ConfigDict:
         style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
         content_weight=1.0,
         style_weight=10.0,
+        identity_weight=0.0,          # pixel MSE of decoder(F_c) vs the content (SANet's identity loss, pixel
+                                      # part): teaches the decoder to invert relu4_1 much faster; 0 = the paper
         upsample="nearest",
         vgg_padding="reflect",
     ))
@@ -39,6 +41,7 @@ class AdaIN(nnx.Module):
         self.style_layers = tuple(cfg.style_layers)
         self.content_weight = float(cfg.content_weight)
         self.style_weight = float(cfg.style_weight)
+        self.identity_weight = float(cfg.identity_weight)
 
     def encode(self, x: jax.Array) -> jax.Array:
         """``[B, H, W, 3] -> [B, H/8, W/8, 512]`` relu4_1 features."""
@@ -53,10 +56,11 @@ class AdaIN(nnx.Module):
 
     def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
              ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """Training objective: ``w_c·L_c + w_s·L_s`` (AdaIN paper / reference code: 1 and 10). ``key`` is unused.
+        """Training objective: ``w_c·L_c + w_s·L_s`` (AdaIN paper / reference code: 1 and 10), plus
+        ``w_id·MSE(decoder(F_c), content)`` when ``identity_weight > 0``. ``key`` is unused.
 
         Returns:
-          ``(loss, {"loss_content", "loss_style"})``, all float32 scalars (means over the batch).
+          ``(loss, {"loss_content", "loss_style"[, "loss_identity"]})``, float32 scalars (means over the batch).
         """
         layers = tuple(dict.fromkeys(self.style_layers + (FEATURE_LAYER,)))
         fc = self.encoder(content, (FEATURE_LAYER,))[FEATURE_LAYER]
@@ -66,7 +70,12 @@ class AdaIN(nnx.Module):
         fo = self.encoder(out, layers)
         lc = content_loss(fo[FEATURE_LAYER], t)
         ls = style_stats_loss(fo, fs, self.style_layers)
-        return self.content_weight * lc + self.style_weight * ls, {"loss_content": lc, "loss_style": ls}
+        aux = {"loss_content": lc, "loss_style": ls}
+        total = self.content_weight * lc + self.style_weight * ls
+        if self.identity_weight:
+            aux["loss_identity"] = mse(self.decoder(fc), content)
+            total = total + self.identity_weight * aux["loss_identity"]
+        return total, aux
 
 
 def build(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, encoder: VGG19 | None = None) -> AdaIN:

@@ -54,6 +54,7 @@ def default_config() -> ml_collections.ConfigDict:
         content_weight=1.0,           # §9 λ_c
         style_weight=10.0,            # §9 λ_s
         struct_weight=0.0,            # §9 λ_struct
+        identity_weight=0.0,          # pixel MSE of decoder(F_c) vs the content (as AdaIN's; 0 = the spec's §9)
         knn_block_size=1024,          # §14 content nodes per NCC block
         mp_chunk=4096,                # content nodes gathered at once in message passing
         mp_dense_max=131072,          # N_recv·N_send up to which a relation uses a dense adjacency (same result;
@@ -183,7 +184,7 @@ class GNNStyle(nnx.Module):
 
     def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
              tau: float | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """Spec §9: ``λ_c·MSE(φ41(I_cs), sg(F_cs)) + λ_s·L_s (+ λ_struct·L_struct + entropy(π))``.
+        """Spec §9: ``λ_c·MSE(φ41(I_cs), sg(F_cs)) + λ_s·L_s (+ λ_id·L_identity + λ_struct·L_struct + entropy(π))``.
 
         Returns ``(loss, {"loss_content", "loss_style", ...})`` (float32 scalars, batch means).
         """
@@ -199,6 +200,9 @@ class GNNStyle(nnx.Module):
         ls = style_stats_loss(fo, fs, tuple(cfg.style_layers))
         total = cfg.content_weight * lc + cfg.style_weight * ls
         aux = {"loss_content": lc, "loss_style": ls}
+        if cfg.identity_weight:
+            aux["loss_identity"] = mse(self.decoder(fc), content)
+            total = total + cfg.identity_weight * aux["loss_identity"]
         if cfg.struct_weight:
             aux["loss_struct"] = mse(_mvn(fo["relu4_1"]), _mvn(fc))
             total = total + cfg.struct_weight * aux["loss_struct"]
