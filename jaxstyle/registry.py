@@ -17,7 +17,9 @@ PRETRAINED_DIR = pathlib.Path(__file__).parent / "pretrained"
 
 #: Shipped inference weights: method name -> (file in ``jaxstyle/pretrained/``, sha256). Each file's metadata
 #: (``jaxstyle.params.read_meta``) records its training config and step; the README gives the commands.
-PRETRAINED: dict[str, tuple[str, str]] = {}
+PRETRAINED: dict[str, tuple[str, str]] = {
+    "adain": ("adain.npz", "926fe11e142dd03552242d5dc2f0fc1781df3bbf19b84002213630fcb5405a0f"),
+}
 
 
 def has_pretrained(method: str) -> bool:

@@ -1,0 +1,90 @@
+"""The trained models shipped in ``jaxstyle/pretrained/``: registry integrity, the default checkpoint, and that they
+really stylize (measured with the VGG losses against an untrained decoder, on real photos and paintings)."""
+
+import hashlib
+import pathlib
+import shutil
+import subprocess
+import sys
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxstyle
+from jaxstyle import registry
+from jaxstyle.losses import style_stats_loss
+from jaxstyle.params import read_meta
+from conftest import _photo
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHIPPED = sorted(registry.PRETRAINED)
+LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+
+@pytest.mark.parametrize("method", SHIPPED)
+def test_shipped_file_matches_the_registry(method):
+    fname, sha = registry.PRETRAINED[method]
+    path = registry.PRETRAINED_DIR / fname
+    assert path.stat().st_size <= 10_000_000
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
+    meta = read_meta(path)
+    assert meta["method"] == method and meta["dtype"] == "float16"
+    assert meta["training"]["data"]["content_dirs"]  # the recipe travels with the weights
+    assert registry.pretrained_path(method) == path
+    assert set(SHIPPED) <= set(registry.METHODS)
+
+
+def test_a_corrupted_shipped_file_is_refused(tmp_path, monkeypatch):
+    fname, _ = registry.PRETRAINED["adain"]
+    bad = tmp_path / fname
+    shutil.copy(registry.PRETRAINED_DIR / fname, bad)
+    with open(bad, "r+b") as f:
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    monkeypatch.setattr(registry, "PRETRAINED_DIR", tmp_path)
+    with pytest.raises(ValueError, match="does not match the registry"):
+        jaxstyle.load_pretrained("adain")
+    bad.unlink()
+    with pytest.raises(ValueError, match="is missing; reinstall"):
+        jaxstyle.load_pretrained("adain")
+
+
+def _style_distance(vgg, x, s):
+    """AdaIN's style loss (mean/std MSE over relu1_1..relu4_1) between images ``x`` and ``s`` ``[B, H, W, 3]``."""
+    return float(style_stats_loss(vgg(jnp.asarray(x), LAYERS), vgg(jnp.asarray(s), LAYERS), LAYERS))
+
+
+@pytest.mark.parametrize("method", SHIPPED)
+def test_shipped_model_is_the_default_and_stylizes(method, vgg, monkeypatch):
+    c = _photo("content", "chicago.jpg", 128)[None]
+    s = _photo("style", "the_scream.jpg", 128)[None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "untrained decoder" warning
+        out = jaxstyle.stylize(c, s, method=method)
+        recon = jaxstyle.stylize(c, s, method=method, alpha=0.0)
+    monkeypatch.setattr(registry, "PRETRAINED", {})
+    with pytest.warns(UserWarning, match="untrained decoder"):
+        untrained = jaxstyle.stylize(c, s, method=method, seed=7)
+        untrained_recon = jaxstyle.stylize(c, s, method=method, seed=7, alpha=0.0)
+    d_out, d_content, d_untrained = (_style_distance(vgg, x, s) for x in (out, c, untrained))
+    corr, corr_untrained = (np.corrcoef(x.mean(-1).ravel(), c.mean(-1).ravel())[0, 1] for x in (recon, untrained_recon))
+    # The style statistics move most of the way from the photo's to the painting's; a random decoder's do not.
+    assert d_out < 0.5 * d_content and d_out < 0.25 * d_untrained, (d_out, d_content, d_untrained)
+    # With alpha=0 the decoder reconstructs the photo's layout (grey levels correlate); a random one does not.
+    assert corr > 0.6 and corr_untrained < 0.5, (corr, corr_untrained)
+
+
+@pytest.mark.parametrize("method", SHIPPED)
+def test_cli_uses_the_shipped_model(tmp_path, method):
+    shared = REPO.parent / "shared" / "data"
+    r = subprocess.run([sys.executable, str(REPO / "infer.py"), "--content", str(shared / "content" / "sailboat.jpg"),
+                        "--style", str(shared / "style" / "the_scream.jpg"), "--out", str(tmp_path),
+                        "--method", method, "--max-side", "96", "--style-size", "96"],
+                       cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr
+    assert (tmp_path / "sailboat__the_scream.png").is_file()
