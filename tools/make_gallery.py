@@ -1,6 +1,6 @@
 """Render the README gallery: content × style with AdaIN and the GNN at k ∈ {1, 5, 20}.
 
-    python tools/make_gallery.py --out docs/gallery.jpg [--adain FILE.npz] [--gnn FILE.npz] [--size 256]
+    python tools/make_gallery.py --out docs/gallery.jpg [--adain FILE.npz] [--gnn FILE.npz] [--size 384]
 
 Contents are scikit-image's bundled photos (``pip install scikit-image``; public domain / CC0), styles are
 public-domain paintings from ``../shared/data/style``. Rows: content | style | AdaIN | GNN k=1 | k=5 | k=20.
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import jaxstyle  # noqa: E402
 from jaxstyle.metrics import image_grid  # noqa: E402
 
-CONTENTS = ("astronaut", "chelsea", "coffee")
+CONTENTS = ("astronaut", "chelsea")
 STYLES = ("starry_night", "great_wave", "the_scream")
 KS = (1, 5, 20)
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "docs" / "gallery.jpg"))
     p.add_argument("--adain", default=None, help="AdaIN model (.npz); default: the shipped one")
     p.add_argument("--gnn", default=None, help="GNN model (.npz); default: the shipped one")
-    p.add_argument("--size", type=int, default=256, help="content side (px)")
+    p.add_argument("--size", type=int, default=384, help="content side (px)")
     p.add_argument("--style_dir", default=str(ROOT.parent / "shared" / "data" / "style"))
     p.add_argument("--contents", default=",".join(CONTENTS), help="scikit-image data names")
     p.add_argument("--styles", default=",".join(STYLES), help="file stems in --style_dir")

@@ -8,7 +8,8 @@ Two implementations of the same layers, which agree (tests):
   index arrays and on feature *maps*: patch vectors are never materialised. Attention logits of whole patches are
   p×p convolutions of the projected maps; messages are accumulated window offset by window offset (p² gathers of
   C-vectors per edge) and folded onto the output canvas by shifted adds, so memory is ``O(N·C)``, never
-  ``O(N·k·C·p²)``.
+  ``O(N·k·C·p²)``. Small graphs (``dense_max``) replace the gathers by a dense per-head adjacency matmul, whose
+  gradient avoids scatter-adds.
 * :func:`propagate_general` — written with jraph segment ops over explicit ``senders``/``receivers`` and
   materialised patch vectors (``nodes["patches"]``); it handles any graph (variable degree, any order).
 
