@@ -14,7 +14,6 @@ import argparse
 import ast
 import importlib
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -23,21 +22,12 @@ import numpy as np
 from flax import nnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vgg_forward import timeit  # noqa: E402  (best of `repeats` after a warm-up call)
 
 
 def load_config(spec: str):
     path, _, variant = spec.partition(":")
     return importlib.import_module(path.removesuffix(".py").replace("/", ".")).get_config(variant)
-
-
-def best_time(fn, *args, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main() -> None:
@@ -65,8 +55,8 @@ def main() -> None:
         def loss(params, frozen, x, y):
             return nnx.merge(gd, params, frozen).loss(x, y, key=jax.random.key(0))[0]
 
-        t_grad = best_time(jax.jit(jax.value_and_grad(loss)), params, frozen, x, y, repeats=a.repeats)
-        t_fwd = best_time(jax.jit(loss), params, frozen, x, y, repeats=a.repeats)
+        t_grad = timeit(jax.jit(jax.value_and_grad(loss)), params, frozen, x, y, repeats=a.repeats)
+        t_fwd = timeit(jax.jit(loss), params, frozen, x, y, repeats=a.repeats)
         print(f"  {override or 'as configured':<28} loss+grad {t_grad:6.2f} s   forward {t_fwd:6.2f} s", flush=True)
 
 
