@@ -18,7 +18,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         c.model.update(patch_size=3, k=2, k_content=2, heads=1, scales=(1, 2), scale_hidden=(16, 8))
     elif variant == "cpu":
         # 128 px crops → 16×16 relu4_1 grids (256 content nodes); warm-start the decoder from the AdaIN cpu run
-        # and fine-tune everything at a lower rate (~4 s per step on 2 idle cores).
+        # and fine-tune everything at a lower rate (~5 s per step on 2 idle cores).
         c.train.num_steps = 3000
         c.train.init_decoder_from = "runs/adain_cpu"
         c.optim.update(lr=2e-4, warmup_steps=50)

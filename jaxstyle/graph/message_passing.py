@@ -172,16 +172,24 @@ def _edge_weights(layer: GraphLayer, ops, terms, ncc, send_deg, best_first) -> j
     return None
 
 
+def _with_self(layer: GraphLayer, acc: jax.Array, x_self) -> jax.Array:
+    """Add sage's / gin's receiver term to the aggregated neighbours ``acc`` (sage: already the mean)."""
+    if layer.aggregator == "sage":
+        return x_self @ layer.self_w[...] + acc
+    if layer.aggregator == "gin":
+        return layer.mlp((1.0 + layer.eps[...]) * (x_self @ layer.self_w[...]) + acc)
+    return acc
+
+
 def _combine_segment(layer: GraphLayer, ops: _Segment, w, values, x_self) -> jax.Array:
     """Aggregate edge values ``[E.., P, C]`` into receivers; ``x_self [N, P, C]`` is the receiver's own patch."""
     agg = layer.aggregator
     if w is not None:
         return ops.sum(_weigh(w, values, layer.heads))
     if agg == "sage":
-        deg = ops.degree(values[..., 0, 0])
-        return x_self @ layer.self_w[...] + ops.sum(values / deg[..., None, None])
+        return _with_self(layer, ops.sum(values / ops.degree(values[..., 0, 0])[..., None, None]), x_self)
     if agg == "gin":
-        return layer.mlp((1.0 + layer.eps[...]) * (x_self @ layer.self_w[...]) + ops.sum(values))
+        return _with_self(layer, ops.sum(values), x_self)
     xe = jnp.broadcast_to(ops.to_edges(x_self), values.shape)  # edgeconv
     return ops.max(layer.mlp(jnp.concatenate([xe, values - xe], axis=-1)))
 
@@ -248,11 +256,7 @@ def _combine_dense(layer: GraphLayer, w, value: Callable[[int], jax.Array], x_se
     for t in range(k):
         v = value(t)
         acc = acc + (v if w is None else v * jnp.repeat(w[:, t], v.shape[-1] // layer.heads, axis=-1))
-    if agg == "sage":
-        return x_self @ layer.self_w[...] + acc / k
-    if agg == "gin":
-        return layer.mlp((1.0 + layer.eps[...]) * (x_self @ layer.self_w[...]) + acc)
-    return acc
+    return _with_self(layer, acc / k if agg == "sage" else acc, x_self)
 
 
 def _dense_ok(layer: GraphLayer, n_recv: int, n_send: int, dense_max: int) -> bool:
@@ -275,11 +279,7 @@ def _apply_adjacency(layer: GraphLayer, adj: jax.Array, values: jax.Array, x_sel
     m, c = values.shape
     acc = jnp.einsum("hnm,mhc->nhc", adj, values.reshape(m, layer.heads, c // layer.heads),
                      precision=_HIGHEST).reshape(-1, c)
-    if layer.aggregator == "sage":
-        return x_self @ layer.self_w[...] + acc
-    if layer.aggregator == "gin":
-        return layer.mlp((1.0 + layer.eps[...]) * (x_self @ layer.self_w[...]) + acc)
-    return acc
+    return _with_self(layer, acc, x_self)
 
 
 def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi, idx, ncc, cidx, cncc, *,

@@ -57,8 +57,8 @@ def default_config() -> ml_collections.ConfigDict:
         identity_weight=0.0,          # pixel MSE of decoder(F_c) vs the content (as AdaIN's; 0 = the spec's §9)
         knn_block_size=1024,          # §14 content nodes per NCC block
         mp_chunk=4096,                # content nodes gathered at once in message passing
-        mp_dense_max=131072,          # N_recv·N_send up to which a relation uses a dense adjacency (same result;
-                                      # ~10x faster gradients at 128 px training crops on CPU); 0 = gather always
+        mp_dense_max=131072,          # N_recv·N_send up to which a relation uses a dense adjacency (same result,
+                                      # faster gradients on small training graphs; benchmarks/train_step.py); 0 = gather
         vgg_padding="reflect",        # §2
     ))
 
@@ -184,7 +184,8 @@ class GNNStyle(nnx.Module):
 
     def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
              tau: float | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """Spec §9: ``λ_c·MSE(φ41(I_cs), sg(F_cs)) + λ_s·L_s (+ λ_id·L_identity + λ_struct·L_struct + entropy(π))``.
+        """Spec §9: ``λ_c·MSE(φ41(I_cs), sg(F_cs)) + λ_s·L_s`` (+ ``λ_id·L_identity + λ_struct·L_struct`` +
+        entropy(π)).
 
         Returns ``(loss, {"loss_content", "loss_style", ...})`` (float32 scalars, batch means).
         """
