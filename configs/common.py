@@ -49,6 +49,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.train = ml_collections.ConfigDict(dict(
         num_steps=160_000,
         init_decoder_from="",         # workdir or exported .npz whose decoder warm-starts this model
+        init_scope="decoder",         # "decoder" | "matching": also every other parameter with the same name and shape
     ))
     c.ckpt = ml_collections.ConfigDict(dict(
         every_steps=1000,

@@ -11,6 +11,7 @@ import os
 import pathlib
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -103,7 +104,8 @@ def set_flat_params(model: nnx.Module, flat: dict[str, np.ndarray], *, strict: b
         [f"unexpected {unexpected}"] if unexpected and strict else [])
     if problems:
         raise ValueError(f"{source}: parameters do not fit the model: " + "; ".join(problems))
-    merged = {k: np.asarray(flat.get(k, v)).astype(v.dtype) for k, v in want.items()}
+    # jax arrays, not NumPy: an eager (un-jitted) call indexes parameters with traced offsets inside lax loops
+    merged = {k: jnp.asarray(np.asarray(flat.get(k, v)).astype(v.dtype)) for k, v in want.items()}
     nnx.replace_by_pure_dict(state, unflatten(merged))
     nnx.update(model, state)
     return model

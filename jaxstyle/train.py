@@ -140,10 +140,12 @@ def build_from_config(config: ml_collections.ConfigDict) -> nnx.Module:
     return module.build(config.model, rngs=nnx.Rngs(int(config.seed)), encoder=encoder)
 
 
-def warm_start_decoder(model: nnx.Module, source: str) -> int:
-    """Copy ``decoder/...`` parameters from a workdir / checkpoint dir or an exported ``.npz`` into ``model``.
+def warm_start_decoder(model: nnx.Module, source: str, scope: str = "decoder") -> int:
+    """Copy ``decoder/...`` parameters from a workdir / checkpoint dir or an exported ``.npz`` into ``model``;
+    with ``scope="matching"`` also every other parameter whose name and shape match (e.g. a GNN's layers from a run
+    with a different loss).
 
-    Returns the number of arrays copied. Raises ``ValueError`` when names or shapes do not fit.
+    Returns the number of arrays copied. Raises ``ValueError`` when the decoder's names or shapes do not fit.
     """
     from jaxstyle.params import flat_params, flatten, read_npz, set_flat_params
 
@@ -157,6 +159,11 @@ def warm_start_decoder(model: nnx.Module, source: str) -> int:
     if not want or bad:
         raise ValueError(f"config.train.init_decoder_from={source!r}: its decoder does not fit this model "
                          f"(mismatched: {bad[:6]}{' ...' if len(bad) > 6 else ''})")
+    if scope == "matching":
+        shapes = {k: v.shape for k, v in flat_params(model).items()}
+        got.update({k: v for k, v in flat.items() if k in shapes and v.shape == shapes[k]})
+    elif scope != "decoder":
+        raise ValueError(f"config.train.init_scope={scope!r}: use 'decoder' or 'matching'")
     set_flat_params(model, got, strict=False, source=source)
     return len(got)
 
@@ -205,8 +212,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         check((1, s, s, 3), (1, s, s, 3), int(config.model.k))
     tx = make_optimizer(config.optim)
     if config.train.init_decoder_from and not resuming:
-        n = warm_start_decoder(model, config.train.init_decoder_from)
-        logging.info("warm-started %d decoder arrays from %s", n, config.train.init_decoder_from)
+        n = warm_start_decoder(model, config.train.init_decoder_from, config.train.init_scope)
+        logging.info("warm-started %d arrays (%s) from %s", n, config.train.init_scope,
+                     config.train.init_decoder_from)
     graphdef, state = init_state(model, tx)
     del model
     state = parallel.replicate(state, mesh)

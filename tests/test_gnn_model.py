@@ -84,3 +84,35 @@ def test_every_ablation_switch_runs(vgg, overrides, content_photos, style_images
     loss, aux = jax.jit(lambda c, s: nnx.merge(*nnx.split(m)).loss(c, s))(
         jnp.asarray(content_photos[:1]), jnp.asarray(style_images[:1]))
     assert np.isfinite(float(loss))
+
+
+def test_content_gate_interpolates_between_the_graph_and_the_content(vgg, content_photos, style_images):
+    """``content_gate``: shut, the ungated GNN; open, AdaIN(F_c, F_s); in between, trained through the loss."""
+    from jaxstyle.ops.norms import adain
+
+    def build(**kw):
+        cfg = gnn.default_config()
+        cfg.update(scales=(1, 2), **kw)
+        return gnn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+
+    c, s = jnp.asarray(content_photos[:1, :64, :64]), jnp.asarray(style_images[:1, :64, :64])
+    plain = build()
+    fc, fs = plain.encode(c), plain.encode(s)
+    ref = plain.transfer(fc, fs, k=3)[0]
+    shut = build(content_gate=True, gate_init=(-30.0, 0.0)).transfer(fc, fs, k=3)[0]
+    np.testing.assert_allclose(shut, ref, atol=1e-4)
+    opened = build(content_gate=True, gate_init=(30.0, 0.0)).transfer(fc, fs, k=3)[0]
+    np.testing.assert_allclose(opened, adain(fc, fs), atol=1e-3)
+    assert float(jnp.abs(opened - ref).mean()) > 0.1
+
+    gated = build(content_gate=True, struct_weight=1.0)
+    graphdef, params, rest = nnx.split(gated, nnx.Param, ...)
+
+    def loss(p):
+        total, aux = nnx.merge(graphdef, p, rest).loss(c, s)
+        return total, aux
+
+    grads, aux = jax.grad(loss, has_aux=True)(params)
+    assert np.all(np.abs(np.asarray(grads["gate"][...])) > 0), grads["gate"]
+    assert {"loss_struct", "content_gate"} <= set(aux)
+    np.testing.assert_allclose(float(aux["content_gate"]), 1 / (1 + np.exp(1.0)), rtol=1e-5)

@@ -91,3 +91,16 @@ def test_cli_uses_the_shipped_model(tmp_path, method):
     assert r.returncode == 0, r.stderr
     assert "warning" not in r.stderr
     assert (tmp_path / "sailboat__the_scream.png").is_file()
+
+
+@pytest.mark.parametrize("method", SHIPPED)
+def test_loaded_model_runs_eagerly_and_under_jit(method):
+    """``load_pretrained`` gives a plain NNX module: calling it without jit works and matches the jitted call."""
+    from flax import nnx
+
+    model = jaxstyle.load_pretrained(method)
+    c = jnp.asarray(_photo("content", "chicago.jpg", 64)[None])
+    s = jnp.asarray(_photo("style", "the_scream.jpg", 64)[None])
+    eager = model(c, s)
+    jitted = nnx.jit(lambda m, a, b: m(a, b))(model, c, s)
+    np.testing.assert_allclose(np.asarray(eager), np.asarray(jitted), atol=2e-3)

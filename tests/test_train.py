@@ -227,6 +227,12 @@ def test_gnn_tiny_cli_warm_starts_from_adain_writes_logs_and_resumes(tmp_path, a
     subprocess.run(_train_cmd(wd, 3, method="gnn"), check=True, cwd=ROOT, capture_output=True)  # resumes at 3
     assert [r["step"] for r in _rows(wd)] == [1, 2, 3]
     assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["2", "3"]
+    # init_scope=matching: a new run (here: another loss) starts from every parameter of the previous GNN
+    wd2 = str(tmp_path / "gnn2")
+    cmd = _train_cmd(wd2, 2, method="gnn") + [f"--config.train.init_decoder_from={wd}", "--config.optim.lr=0.0",
+                                              "--config.train.init_scope=matching", "--config.model.struct_weight=1"]
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    jax.tree.map(np.testing.assert_array_equal, restore_params(wd2)[0], restore_params(wd)[0])
 
 
 def _train_cmd(wd, steps, *extra, method="adain"):

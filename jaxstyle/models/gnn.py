@@ -48,6 +48,11 @@ def default_config() -> ml_collections.ConfigDict:
         gamma_init=10.0,              # §5.1
         att_init_std=0.01,            # §5.1
         leaky_slope=0.2,              # §5.1
+        content_gate=False,           # gated content self-loop before the AdaIN refinement (off = the spec's §5.3):
+                                      # F = (1 − w)·F_agg + w·F_c, w = sigmoid(b + a·(1 − NCC of the best style edge))
+        gate_init=(-1.0, 0.0),        # initial (b, a) of the gate: w ≈ 0.27 everywhere at step 0
+        gate_param_scale=50.0,        # (b, a) = scale · stored parameter: Adam moves a scalar by ~lr per step, too
+                                      # slow for two scalars that set a trade-off; this is their learning-rate factor
         use_adain_refine=True,        # §7 / §12
         upsample="bilinear",          # §8
         style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1"),  # §9
@@ -101,6 +106,8 @@ class GNNStyle(nnx.Module):
         agg_b = "mean_topk" if cfg.aggregator == "hard_nn" else cfg.aggregator
         self.layer_b = (GraphLayer(c, cfg.patch_size, cfg.heads, agg_b, tied=True, **common)
                         if cfg.use_content_edges else None)
+        self.gate = (nnx.Param(jnp.asarray(tuple(cfg.gate_init), jnp.float32).reshape(2) / cfg.gate_param_scale)
+                     if cfg.content_gate else None)
         widths = tuple(encoder.channels(f"relu{b}_1") for b in (4, 3, 2, 1))
         self.decoder = MirrorDecoder(widths, upsample=cfg.upsample, rngs=rngs)
 
@@ -138,9 +145,18 @@ class GNNStyle(nnx.Module):
         logits = self.scale_predictor(fs, fc)
         return mix_probs(logits, mode=self.cfg.scale_mode, tau=self.cfg.scale_tau if tau is None else tau, key=key)
 
+    def content_weight_map(self, best_score: jax.Array) -> jax.Array:
+        """The content gate ``w [B, h, w, 1]`` from each content node's best style-edge similarity ``[B, h, w]``."""
+        b, a = self.gate[...] * self.cfg.gate_param_scale
+        return jax.nn.sigmoid(b + a * (1.0 - best_score))[..., None]
+
     def transfer(self, fc: jax.Array, fs: jax.Array, *, k: int, key: jax.Array | None = None,
                  tau: float | None = None) -> tuple[jax.Array, jax.Array]:
-        """relu4_1 features → ``(F_cs [B, h, w, C], π [B, hs, ws, S])`` (before the α blend)."""
+        """relu4_1 features → ``(F_cs [B, h, w, C], π [B, hs, ws, S])`` (before the α blend).
+
+        With ``content_gate``, content nodes without a close style patch keep more of their own feature: a gated
+        self-loop (the spec's message passing has none, and its loss has no content term on the GNN's parameters,
+        so a trained GNN drifts from the content layout; ``struct_weight`` supplies that term)."""
         cfg = self.cfg
         p = cfg.patch_size
         fc, fs = fc.astype(jnp.float32), fs.astype(jnp.float32)
@@ -162,6 +178,9 @@ class GNNStyle(nnx.Module):
         f_agg = propagate_fast(self.layer_a, self.layer_b, style_graph, content_graph, content_hw=fc.shape[1:3],
                                style_hw=(hs, ws), patch_size=p, scales=self.scales, chunk=cfg.mp_chunk,
                                dense_max=cfg.mp_dense_max)
+        if self.gate is not None:
+            w = self.content_weight_map(score[..., 0].reshape(fc.shape[:3]))
+            f_agg = (1.0 - w) * f_agg + w * fc
         return (adain(f_agg, fs) if cfg.use_adain_refine else f_agg), pi
 
     def encode(self, x: jax.Array) -> jax.Array:
@@ -207,6 +226,8 @@ class GNNStyle(nnx.Module):
         if cfg.struct_weight:
             aux["loss_struct"] = mse(_mvn(fo["relu4_1"]), _mvn(fc))
             total = total + cfg.struct_weight * aux["loss_struct"]
+        if self.gate is not None:
+            aux["content_gate"] = jax.nn.sigmoid(self.gate[0] * cfg.gate_param_scale)  # w where the best style patch matches perfectly
         if cfg.scale_entropy_weight and self.scale_predictor is not None:
             aux["scale_entropy"] = -jnp.mean(jnp.sum(pi * jnp.log(pi + 1e-8), axis=-1))
             total = total + cfg.scale_entropy_weight * aux["scale_entropy"]
