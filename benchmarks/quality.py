@@ -1,0 +1,79 @@
+"""Quality of trained models on every content × style pair (spec baselines.md §6): content loss, style loss, SSIM.
+
+    python benchmarks/quality.py --model adain --model gnn --model gnn=runs/new.npz [--size 256] [--k 1,5,20]
+
+``--model`` is ``METHOD`` (its shipped model) or ``METHOD=FILE.npz``; ``--k`` adds one row per k for graph methods.
+Pairs: ``../shared/data/content`` × ``../shared/data/style``, centre squares resized to ``--size``. Two reference
+rows: the content photo itself and the style image as the "output".
+Prints one row per model: mean content loss (↓), style loss (↓), SSIM with the content (↑), seconds per pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import jaxstyle  # noqa: E402
+from jaxstyle import evaluation  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def _load(folder: pathlib.Path, size: int) -> dict[str, np.ndarray]:
+    """Every image of ``folder``: centre square crop, resized to ``[size, size, 3]`` (one shape: one compile)."""
+    out = {}
+    for p in sorted(folder.iterdir()):
+        img = jaxstyle.load_image(p)
+        h, w = img.shape[:2]
+        m = min(h, w)
+        sq = jnp.asarray(img[(h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m])
+        out[p.stem] = np.asarray(jax.image.resize(sq, (size, size, 3), "linear", antialias=True)).clip(0, 1)
+    return out
+
+
+def _row(name: str, vgg, pairs, outputs, seconds: float) -> str:
+    cl = [float(evaluation.content_distance(vgg, o[None], c[None])) for (c, _), o in zip(pairs, outputs)]
+    sl = [float(evaluation.style_distance(vgg, o[None], s[None])) for (_, s), o in zip(pairs, outputs)]
+    ss = [float(evaluation.ssim(jnp.asarray(o[None]), jnp.asarray(c[None]))[0]) for (c, _), o in zip(pairs, outputs)]
+    return f"{name:<40} {np.mean(cl):>8.3f} {np.mean(sl):>9.2f} {np.mean(ss):>6.3f} {seconds:>8.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", action="append", required=True, help="METHOD or METHOD=FILE.npz (repeatable)")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--k", default="", help="comma-separated k values for graph methods (default: the model's)")
+    p.add_argument("--content_dir", default=str(SHARED / "content"))
+    p.add_argument("--style_dir", default=str(SHARED / "style"))
+    a = p.parse_args(argv)
+    contents, styles = _load(pathlib.Path(a.content_dir), a.size), _load(pathlib.Path(a.style_dir), a.size)
+    pairs = [(c, s) for c in contents.values() for s in styles.values()]
+    vgg = jaxstyle.load_vgg19()
+    print(f"{len(contents)} contents × {len(styles)} styles at {a.size} px; content/style losses: baselines.md §6")
+    print(f"{'model':<40} {'content↓':>8} {'style↓':>9} {'SSIM↑':>6} {'s/pair':>8}")
+    print(_row("(the content photo itself)", vgg, pairs, [c for c, _ in pairs], 0.0))
+    print(_row("(the style image)", vgg, pairs, [s for _, s in pairs], 0.0))
+    for spec in a.model:
+        method, _, ckpt = spec.partition("=")
+        ks = [int(k) for k in a.k.split(",") if k] if method == "gnn" and a.k else [None]
+        for k in ks:
+            kw = {} if k is None else {"k": k}
+            jaxstyle.stylize(*pairs[0], method=method, checkpoint=ckpt or None, **kw)  # compile outside the timing
+            t0 = time.perf_counter()
+            outs = [jaxstyle.stylize(c, s, method=method, checkpoint=ckpt or None, **kw) for c, s in pairs]
+            dt = (time.perf_counter() - t0) / len(pairs)
+            print(_row(spec + ("" if k is None else f" k={k}"), vgg, pairs, outs, dt), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

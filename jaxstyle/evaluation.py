@@ -1,0 +1,59 @@
+"""The evaluation protocol of ``shared/spec/baselines.md`` §6: content loss, style loss and SSIM (pure functions).
+
+All images are ``[B, H, W, 3]`` float32 RGB in [0, 1]; features come from a frozen VGG-19 (``jaxstyle.load_vgg19``).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxstyle.losses import mse, style_stats_loss
+from jaxstyle.ops.norms import mean_std
+
+CONTENT_LAYERS = ("relu4_1", "relu5_1")
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def _mvn(x: jax.Array) -> jax.Array:
+    m, s = mean_std(x)
+    return (x - m) / s
+
+
+def content_distance(vgg, out: jax.Array, content: jax.Array) -> jax.Array:
+    """``mean_l MSE(mvn φ_l(out), mvn φ_l(content))`` over relu4_1 and relu5_1 (↓; 0 for the same image)."""
+    fo, fc = vgg(out, CONTENT_LAYERS), vgg(content, CONTENT_LAYERS)
+    return sum(mse(_mvn(fo[l]), _mvn(fc[l])) for l in CONTENT_LAYERS) / len(CONTENT_LAYERS)
+
+
+def style_distance(vgg, out: jax.Array, style: jax.Array) -> jax.Array:
+    """Mean/std MSE summed over relu1_1 … relu5_1 (↓); ``style`` may have another size than ``out``."""
+    return style_stats_loss(vgg(out, STYLE_LAYERS), vgg(style, STYLE_LAYERS), STYLE_LAYERS)
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> jax.Array:
+    x = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2
+    g = jnp.exp(-0.5 * (x / sigma) ** 2)
+    return g / g.sum()
+
+
+def ssim(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Grey-level SSIM (Wang et al. 2004: 11×11 Gaussian window, σ = 1.5, valid positions), one value per image.
+
+    ``a, b [B, H, W, 3]`` (H, W >= 11) → ``[B]`` in [-1, 1]; 1 for identical images.
+    """
+    grey = jnp.asarray([0.299, 0.587, 0.114], jnp.float32)
+    x, y = a.astype(jnp.float32) @ grey, b.astype(jnp.float32) @ grey
+    g = _gaussian_window()
+
+    def smooth(z):  # separable valid Gaussian of [B, H, W]
+        rows = jax.vmap(jax.vmap(lambda r: jnp.convolve(r, g, mode="valid")))(z)           # along W
+        return jax.vmap(jax.vmap(lambda r: jnp.convolve(r, g, mode="valid")), in_axes=2, out_axes=2)(rows)  # along H
+
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    mx, my = smooth(x), smooth(y)
+    sxx = smooth(x * x) - mx * mx
+    syy = smooth(y * y) - my * my
+    sxy = smooth(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return s.mean(axis=(1, 2))
