@@ -76,6 +76,7 @@ def test_mismatched_batches(model):
     dict(aggregator="gcn"), dict(aggregator="gin"), dict(aggregator="edgeconv"), dict(aggregator="sage"),
     dict(aggregator="mean_topk"), dict(aggregator="hard_nn"), dict(use_adain_refine=False),
     dict(similarity="euclidean"), dict(attn="gat"), dict(attn="gatv2"), dict(scale_mode="gumbel_st"), dict(patch_size=3),
+    dict(content_gate=True, struct_weight=1.0),
 ])
 def test_every_ablation_switch_runs(vgg, overrides, content_photos, style_images):
     cfg = gnn.default_config()

@@ -48,8 +48,8 @@ def default_config() -> ml_collections.ConfigDict:
         gamma_init=10.0,              # §5.1
         att_init_std=0.01,            # §5.1
         leaky_slope=0.2,              # §5.1
-        content_gate=False,           # gated content self-loop before the AdaIN refinement (off = the spec's §5.3):
-                                      # F = (1 − w)·F_agg + w·F_c, w = sigmoid(b + a·(1 − NCC of the best style edge))
+        content_gate=False,           # gated content self-loop before the AdaIN refinement (off: spec §5.3);
+                                      # F = (1 − w)·F_agg + w·F_c, w = sigmoid(b + a·(1 − best style-edge NCC))
         gate_init=(-1.0, 0.0),        # initial (b, a) of the gate: w ≈ 0.27 everywhere at step 0
         gate_param_scale=50.0,        # (b, a) = scale · stored parameter: Adam moves a scalar by ~lr per step, too
                                       # slow for two scalars that set a trade-off; this is their learning-rate factor
@@ -226,8 +226,8 @@ class GNNStyle(nnx.Module):
         if cfg.struct_weight:
             aux["loss_struct"] = mse(_mvn(fo["relu4_1"]), _mvn(fc))
             total = total + cfg.struct_weight * aux["loss_struct"]
-        if self.gate is not None:
-            aux["content_gate"] = jax.nn.sigmoid(self.gate[0] * cfg.gate_param_scale)  # w where the best style patch matches perfectly
+        if self.gate is not None:  # the gate's w where the best style patch matches perfectly (NCC = 1)
+            aux["content_gate"] = jax.nn.sigmoid(self.gate[0] * cfg.gate_param_scale)
         if cfg.scale_entropy_weight and self.scale_predictor is not None:
             aux["scale_entropy"] = -jnp.mean(jnp.sum(pi * jnp.log(pi + 1e-8), axis=-1))
             total = total + cfg.scale_entropy_weight * aux["scale_entropy"]
