@@ -9,21 +9,16 @@ import jax
 import jax.numpy as jnp
 
 from jaxstyle.losses import mse, style_stats_loss
-from jaxstyle.ops.norms import mean_std
+from jaxstyle.ops.norms import mvn
 
 CONTENT_LAYERS = ("relu4_1", "relu5_1")
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-def _mvn(x: jax.Array) -> jax.Array:
-    m, s = mean_std(x)
-    return (x - m) / s
-
-
 def content_distance(vgg, out: jax.Array, content: jax.Array) -> jax.Array:
     """``mean_l MSE(mvn φ_l(out), mvn φ_l(content))`` over relu4_1 and relu5_1 (↓; 0 for the same image)."""
     fo, fc = vgg(out, CONTENT_LAYERS), vgg(content, CONTENT_LAYERS)
-    return sum(mse(_mvn(fo[l]), _mvn(fc[l])) for l in CONTENT_LAYERS) / len(CONTENT_LAYERS)
+    return sum(mse(mvn(fo[l]), mvn(fc[l])) for l in CONTENT_LAYERS) / len(CONTENT_LAYERS)
 
 
 def style_distance(vgg, out: jax.Array, style: jax.Array) -> jax.Array:

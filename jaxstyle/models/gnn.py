@@ -21,7 +21,7 @@ from jaxstyle.graph.message_passing import AGGREGATORS, GraphLayer, propagate_fa
 from jaxstyle.losses import content_loss, mse, style_stats_loss
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
-from jaxstyle.ops.norms import adain, mean_std
+from jaxstyle.ops.norms import adain, mvn
 from jaxstyle.ops.patches import check_patch_grid
 
 
@@ -66,11 +66,6 @@ def default_config() -> ml_collections.ConfigDict:
                                       # faster gradients on small training graphs; benchmarks/train_step.py); 0 = gather
         vgg_padding="reflect",        # §2
     ))
-
-
-def _mvn(x: jax.Array) -> jax.Array:
-    m, s = mean_std(x)
-    return (x - m) / s
 
 
 class GNNStyle(nnx.Module):
@@ -224,7 +219,7 @@ class GNNStyle(nnx.Module):
             aux["loss_identity"] = mse(self.decoder(fc), content)
             total = total + cfg.identity_weight * aux["loss_identity"]
         if cfg.struct_weight:
-            aux["loss_struct"] = mse(_mvn(fo["relu4_1"]), _mvn(fc))
+            aux["loss_struct"] = mse(mvn(fo["relu4_1"]), mvn(fc))
             total = total + cfg.struct_weight * aux["loss_struct"]
         if self.gate is not None:  # the gate's w where the best style patch matches perfectly (NCC = 1)
             aux["content_gate"] = jax.nn.sigmoid(self.gate[0] * cfg.gate_param_scale)

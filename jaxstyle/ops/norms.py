@@ -29,6 +29,12 @@ def mean_std(x: jax.Array, eps: float = EPS) -> tuple[jax.Array, jax.Array]:
     return mean, jnp.sqrt(var + eps)
 
 
+def mvn(x: jax.Array, eps: float = EPS) -> jax.Array:
+    """Per-sample, per-channel mean/variance normalisation of ``[B, H, W, C]`` (instance norm, no affine)."""
+    m, s = mean_std(x, eps)
+    return (x - m) / s
+
+
 def adain(content: jax.Array, style: jax.Array, eps: float = EPS) -> jax.Array:
     """Adaptive instance normalisation: ``σ(s) · (c − μ(c)) / σ(c) + μ(s)``.
 
