@@ -19,7 +19,7 @@ PRETRAINED_DIR = pathlib.Path(__file__).parent / "pretrained"
 #: (``jaxstyle.params.read_meta``) records its training config and step; the README gives the commands.
 PRETRAINED: dict[str, tuple[str, str]] = {
     "adain": ("adain.npz", "926fe11e142dd03552242d5dc2f0fc1781df3bbf19b84002213630fcb5405a0f"),
-    "gnn": ("gnn.npz", "675f6a870bcd1509639a34ddee586bce4f624cc5e5627ca2cec8b455d7bfda44"),
+    "gnn": ("gnn.npz", "3027458d9e7ddd4941cabc7f88cee4a264858319f36047fbdb15702a5d3196d8"),
 }
 
 
