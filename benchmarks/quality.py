@@ -11,6 +11,7 @@ Prints one row per model: mean content loss (↓), style loss (↓), SSIM with t
 from __future__ import annotations
 
 import argparse
+import functools
 import pathlib
 import sys
 import time
@@ -54,7 +55,7 @@ def _scorer(vgg):
         return (evaluation.content_distance(v, o, c), evaluation.style_distance(v, o, s),
                 evaluation.ssim(o, c).mean())
 
-    return lambda o, c, s: score(state, jnp.asarray(o), jnp.asarray(c), jnp.asarray(s))
+    return functools.partial(score, state)
 
 
 def _row(name: str, score, pairs, outputs, seconds: float, batch: int) -> str:
