@@ -49,6 +49,13 @@ def main(argv):
     except trainer.USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except trainer.Interrupted as e:
+        print(e, file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("interrupted: stopped at once; the latest finished checkpoint is kept, re-run the same command to "
+              "resume from it", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@ global batch inside the step (the compiler inserts the all-reduce).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import sys
+import threading
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -29,6 +33,38 @@ LossFn = Callable[[nnx.Module, Batch, jax.Array], tuple[jax.Array, dict[str, jax
 
 class TrainingError(RuntimeError):
     """The run cannot continue (non-finite loss, ...); the message says at which step and what was kept."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped the run after ``step``, which was checkpointed; re-running the same command resumes there."""
+
+    def __init__(self, step: int):
+        super().__init__(f"interrupted: saved a checkpoint at step {step}; re-run the same command to resume")
+        self.step = step
+
+
+@contextlib.contextmanager
+def _stop_on_sigint():
+    """While active, the first SIGINT (Ctrl-C) only sets ``stop["requested"]``: the loop finishes its step,
+    checkpoints it and stops. A second SIGINT raises ``KeyboardInterrupt`` at once (the last finished checkpoint
+    is kept). Off in multi-process runs (one host saving alone would hang the others) and off the main thread."""
+    stop = {"requested": False}
+    if jax.process_count() > 1 or threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handle(signum, frame):
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+        print("\nCtrl-C: finishing this step and saving a checkpoint (Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class TrainState(NamedTuple):
@@ -181,6 +217,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
 
     Raises:
       TrainingError: a non-finite loss (the last good checkpoint is kept).
+      Interrupted: Ctrl-C (SIGINT); the step in progress was finished and checkpointed first.
       ValueError / DataError: a bad config or data directory (before any heavy work).
     """
     from jaxstyle.data import pipeline
@@ -260,31 +297,42 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         writer.write_scalars(step, last)
         t_log, n_log = time.perf_counter(), 0
 
-    try:
-        for step in range(start + 1, num_steps + 1):
-            host = next(data_iter)
-            skipped += int(np.sum(host.pop("skipped")))
-            batch = parallel.to_global(host, mesh)
-            state, metrics = step_fn(state, batch)
-            pending.append((step, metrics))
-            n_log += 1
-            if step % log_every == 0 or step == num_steps or mngr.should_save(step):
-                flush_metrics(step)
-                progress.update(step, f"loss {last.get('loss', float('nan')):.4g}")
-            if img_every and (step % img_every == 0 or step == num_steps):  # every process runs it; process 0 writes
-                n = min(int(config.log.image_count), host["content"].shape[0])
-                out = np.asarray(render(state.params, state.frozen, host["content"][:n], host["style"][:n]))
-                grid = image_grid([[host["content"][i], host["style"][i], out[i]] for i in range(n)])
-                writer.write_images(step, "grid", grid)
-            checkpoint.save(mngr, step, state, cfg_json, data_iter, force=step == num_steps)
-        flush_metrics(num_steps)
-    finally:
-        if hasattr(data_iter, "close"):
-            data_iter.close()  # grain worker processes and their shared memory
-        progress.close()
-        writer.close()
-        mngr.wait_until_finished()
-        mngr.close()
+    interrupted_at = None
+    with _stop_on_sigint() as stop:
+        try:
+            for step in range(start + 1, num_steps + 1):
+                host = next(data_iter)
+                skipped += int(np.sum(host.pop("skipped")))
+                batch = parallel.to_global(host, mesh)
+                state, metrics = step_fn(state, batch)
+                pending.append((step, metrics))
+                n_log += 1
+                if step % log_every == 0 or step == num_steps or mngr.should_save(step):
+                    flush_metrics(step)
+                    progress.update(step, f"loss {last.get('loss', float('nan')):.4g}")
+                if img_every and (step % img_every == 0 or step == num_steps):  # every process; process 0 writes
+                    n = min(int(config.log.image_count), host["content"].shape[0])
+                    out = np.asarray(render(state.params, state.frozen, host["content"][:n], host["style"][:n]))
+                    grid = image_grid([[host["content"][i], host["style"][i], out[i]] for i in range(n)])
+                    writer.write_images(step, "grid", grid)
+                saved = checkpoint.save(mngr, step, state, cfg_json, data_iter, force=step == num_steps)
+                if stop["requested"] and step < num_steps:
+                    flush_metrics(step)
+                    if not saved:
+                        checkpoint.save(mngr, step, state, cfg_json, data_iter, force=True)
+                    interrupted_at = step
+                    break
+            else:
+                flush_metrics(num_steps)
+        finally:
+            if hasattr(data_iter, "close"):
+                data_iter.close()  # grain worker processes and their shared memory
+            progress.close()
+            writer.close()
+            mngr.wait_until_finished()
+            mngr.close()
+    if interrupted_at is not None:
+        raise Interrupted(interrupted_at)
     return last
 
 

@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -270,6 +271,31 @@ def test_sigkill_mid_run_then_resume_reproduces_the_uninterrupted_losses(tmp_pat
     for step in range(resumed_from + 1, 9):
         assert got[step] == want[step], (step, got[step], want[step])
     assert not os.path.exists(os.path.join(killed, "checkpoints", "999.orbax-checkpoint-tmp"))
+
+
+def test_ctrl_c_finishes_the_step_checkpoints_it_and_exits_130_then_resumes(tmp_path, vgg_path):
+    wd = str(tmp_path / "run")
+    # checkpoints only every 1000 steps (and at step 1, orbax's first save), so the last one is the interrupt's own
+    proc = subprocess.Popen(_train_cmd(wd, 1000, "--config.ckpt.every_steps=1000"), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(os.path.join(wd, "metrics.jsonl")) and len(_rows(wd)) >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group gets it
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    step = int(re.fullmatch(r"interrupted: saved a checkpoint at step (\d+); re-run the same command to resume",
+                            last).group(1))
+    assert step >= 3
+    assert sorted(int(s) for s in os.listdir(os.path.join(wd, "checkpoints")) if s.isdigit()) == [1, step]
+    assert [r["step"] for r in _rows(wd)] == list(range(1, step + 1))
+    subprocess.run(_train_cmd(wd, step + 1, "--config.ckpt.every_steps=1000"), check=True, cwd=ROOT,
+                   capture_output=True)
+    assert [r["step"] for r in _rows(wd)] == list(range(1, step + 2))  # resumed at step + 1, nothing redone
 
 
 def test_cli_reports_config_mistakes_in_one_line(tmp_path):
