@@ -18,7 +18,7 @@ PRETRAINED_DIR = pathlib.Path(__file__).parent / "pretrained"
 #: Shipped inference weights: method name -> (file in ``jaxstyle/pretrained/``, sha256). Each file's metadata
 #: (``jaxstyle.params.read_meta``) records its training config and step; the README gives the commands.
 PRETRAINED: dict[str, tuple[str, str]] = {
-    "adain": ("adain.npz", "926fe11e142dd03552242d5dc2f0fc1781df3bbf19b84002213630fcb5405a0f"),
+    "adain": ("adain.npz", "24bc4b915134efa1a0d4d4df30e71442d50057116cfb0244b715bc46da08e4cb"),
     "gnn": ("gnn.npz", "3027458d9e7ddd4941cabc7f88cee4a264858319f36047fbdb15702a5d3196d8"),
 }
 
