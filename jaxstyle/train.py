@@ -307,7 +307,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                 state, metrics = step_fn(state, batch)
                 pending.append((step, metrics))
                 n_log += 1
-                if step % log_every == 0 or step == num_steps or mngr.should_save(step):
+                stopping = stop["requested"] and step < num_steps  # read once: the flag may flip at any moment
+                if step % log_every == 0 or step == num_steps or stopping or mngr.should_save(step):
                     flush_metrics(step)
                     progress.update(step, f"loss {last.get('loss', float('nan')):.4g}")
                 if img_every and (step % img_every == 0 or step == num_steps):  # every process; process 0 writes
@@ -315,15 +316,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                     out = np.asarray(render(state.params, state.frozen, host["content"][:n], host["style"][:n]))
                     grid = image_grid([[host["content"][i], host["style"][i], out[i]] for i in range(n)])
                     writer.write_images(step, "grid", grid)
-                saved = checkpoint.save(mngr, step, state, cfg_json, data_iter, force=step == num_steps)
-                if stop["requested"] and step < num_steps:
-                    flush_metrics(step)
-                    if not saved:
-                        checkpoint.save(mngr, step, state, cfg_json, data_iter, force=True)
+                checkpoint.save(mngr, step, state, cfg_json, data_iter, force=step == num_steps or stopping)
+                if stopping:
                     interrupted_at = step
                     break
-            else:
-                flush_metrics(num_steps)
+            flush_metrics(interrupted_at or num_steps)
         finally:
             if hasattr(data_iter, "close"):
                 data_iter.close()  # grain worker processes and their shared memory
