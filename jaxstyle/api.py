@@ -43,16 +43,23 @@ def build_model(method: str = "adain", config: ml_collections.ConfigDict | None 
 
 
 class _Runner:
-    """A loaded model split for jit: whole-image ``run`` and the three stages of the tiled path."""
+    """A loaded model split for jit: whole-image ``run`` and the three stages of the tiled path.
+
+    Every model exposes ``encode(images)``, ``transform(fc, fs, alpha[, k])``, ``decode(t)`` and ``targets(t)``
+    (features may be one array or a dict of arrays, e.g. AdaAttN's levels) and ``size_multiple`` (input sides).
+    """
 
     def __init__(self, model: nnx.Module, method: str):
         self.graphdef, self.state = nnx.split(model)
         self.method = method
         self.takes_k = "k" in inspect.signature(type(model).transform).parameters
+        self.size_multiple = int(getattr(model, "size_multiple", 8))
+        self.factor = int(model.decoder.factor)  # image px per feature px at the decoder's input
+        self.check = getattr(model, "check_inputs", None)
         self.run = jax.jit(self._run, static_argnames=("k",))
         self.encode = jax.jit(lambda st, x: nnx.merge(self.graphdef, st).encode(x))
         self.transform = jax.jit(self._transform, static_argnames=("k",))
-        self.decode = jax.jit(lambda st, f: nnx.merge(self.graphdef, st).decoder(f))
+        self.decode = jax.jit(lambda st, f: nnx.merge(self.graphdef, st).decode(f))
         self._opt_fns: dict = {}
 
     def _kw(self, k):
@@ -66,36 +73,42 @@ class _Runner:
     def _transform(self, state, fc, fs, alpha, k=None):
         return nnx.merge(self.graphdef, state).transform(fc, fs, alpha, **self._kw(k))
 
-    def optimize(self, content: jax.Array, target: jax.Array, styles: list[jax.Array], style_weights,
+    def optimize(self, content: jax.Array, t: Any, styles: list[jax.Array], style_weights,
                  *, steps: int, lr: float) -> tuple[jax.Array, jax.Array]:
-        """Training-free decoding: Adam on the pixels of ``content`` [B, H, W, 3] so that relu4_1 matches ``target``
-        and the VGG statistics match the styles' (weighted). Returns ``(image, losses [steps])``."""
+        """Training-free decoding: Adam on the pixels of ``content`` [B, H, W, 3] so that the VGG features match
+        ``model.targets(t)`` and the VGG statistics match the styles' (weighted). Returns ``(image, losses)``."""
         model = nnx.merge(self.graphdef, self.state)
-        layers = tuple(getattr(model, "style_layers", None) or model.cfg.style_layers)
-        cw = float(getattr(model, "content_weight", None) or model.cfg.content_weight)
-        sw = float(getattr(model, "style_weight", None) or model.cfg.style_weight)
-        key = (layers, cw, sw, steps, lr, len(styles))
+        layers = tuple(model.style_layers)
+        cw, sw = getattr(model, "optimize_weights", None) or (model.content_weight, model.style_weight)
+        key = (layers, float(cw), float(sw), steps, lr, len(styles))
         if key not in self._opt_fns:
-            self._opt_fns[key] = jax.jit(functools.partial(_optimize_image, self.graphdef, layers=layers, cw=cw,
-                                                           sw=sw, steps=steps, lr=lr))
-        return self._opt_fns[key](self.state, content, target, styles, jnp.asarray(style_weights, jnp.float32))
+            self._opt_fns[key] = jax.jit(functools.partial(_optimize_image, self.graphdef, layers=layers,
+                                                           cw=float(cw), sw=float(sw), steps=steps, lr=lr))
+        return self._opt_fns[key](self.state, content, t, styles, jnp.asarray(style_weights, jnp.float32))
 
-    def encode_images(self, x: jax.Array, tile: int | None = None) -> jax.Array:
-        """``[B, H, W, 3] -> [B, H/8, W/8, C]``; with ``tile``, image by image and tile by tile (exact: the halo
-        covers the encoder's receptive field)."""
-        if tile is None:
-            return self.encode(self.state, x)
-        enc = functools.partial(self.encode, self.state)
-        return jnp.concatenate([jnp.asarray(tiled_apply(enc, x[i:i + 1], tile=tile, halo=ENCODER_HALO, scale=1 / 8))
+    def _tiled(self, fn, x, tile, halo, scale, what):
+        if not isinstance(x, jax.Array | np.ndarray):
+            raise ValueError(f"tile: {self.method!r} works on several feature levels at once, which the tiled path "
+                             "does not split; stylize without tile")
+        return jnp.concatenate([jnp.asarray(tiled_apply(fn, x[i:i + 1], tile=tile, halo=halo, scale=scale))
                                 for i in range(x.shape[0])])
 
-    def decode_features(self, f: jax.Array, tile: int | None = None) -> jax.Array:
-        """``[B, h, w, C] -> [B, 8h, 8w, 3]``; with ``tile`` (image px), tile by tile like :meth:`encode_images`."""
+    def encode_images(self, x: jax.Array, tile: int | None = None) -> Any:
+        """``[B, H, W, 3] ->`` the model's features; with ``tile``, image by image and tile by tile (exact: the
+        halo covers the encoder's receptive field; single-level models only)."""
+        if tile is None:
+            return self.encode(self.state, x)
+        if self.size_multiple != 8:
+            raise ValueError(f"tile: {self.method!r} works on several feature levels at once, which the tiled path "
+                             "does not split; stylize without tile")
+        return self._tiled(functools.partial(self.encode, self.state), x, tile, ENCODER_HALO, 1 / self.factor, "")
+
+    def decode_features(self, f: Any, tile: int | None = None) -> jax.Array:
+        """Features ``-> [B, H, W, 3]``; with ``tile`` (image px), tile by tile like :meth:`encode_images`."""
         if tile is None:
             return self.decode(self.state, f)
-        dec = functools.partial(self.decode, self.state)
-        return jnp.concatenate([jnp.asarray(tiled_apply(dec, f[i:i + 1], tile=tile // 8, halo=DECODER_HALO, scale=8))
-                                for i in range(f.shape[0])])
+        return self._tiled(functools.partial(self.decode, self.state), f, tile // self.factor, DECODER_HALO,
+                           self.factor, "")
 
 
 def _config_from_json(method: str, saved: dict) -> ml_collections.ConfigDict:
@@ -124,29 +137,38 @@ def load_pretrained(name_or_path: str | os.PathLike, *, vgg_weights: str | os.Pa
     if meta.get("format") != "jaxstyle-weights/1":
         raise ValueError(f"{path}: not an exported jaxstyle model (no metadata); export a training run with "
                          "`python -m jaxstyle.export WORKDIR --out FILE.npz`")
-    model = build_model(meta["method"], _config_from_json(meta["method"], meta["model"]), vgg_weights=vgg_weights)
+    from jaxstyle.nn.vgg import VGG19
+    from jaxstyle.weights.official import split_encoder
+
+    cfg = _config_from_json(meta["method"], meta["model"])
+    flat, embedded = split_encoder(flat, meta)
+    if embedded is not None:  # a converted official model carries the encoder its decoder was trained on
+        encoder = VGG19(*embedded, padding=cfg.get("vgg_padding", "reflect"))
+        model = get_method(meta["method"]).build(cfg, rngs=nnx.Rngs(0), encoder=encoder)
+    else:
+        model = build_model(meta["method"], cfg, vgg_weights=vgg_weights)
     want = meta.get("encoder", {}).get("source_sha256")
     have = getattr(model.encoder, "source_sha256", "")
-    if want and have and want != have:
+    if embedded is None and want and have and want != have:
         warnings.warn(f"{path} was trained on VGG-19 weights {want[:12]}…, but the encoder loaded has "
                       f"{have[:12]}…; results may be off", stacklevel=2)
     return set_flat_params(model, flat, source=str(path))
 
 
-def _optimize_image(graphdef, state, content, target, styles, style_weights, *, layers, cw, sw, steps, lr):
+def _optimize_image(graphdef, state, content, t, styles, style_weights, *, layers, cw, sw, steps, lr):
     import optax
 
     from jaxstyle.losses import content_loss, style_stats_loss
 
-    enc = nnx.merge(graphdef, state).encoder
-    deepest = "relu4_1"
-    all_layers = tuple(dict.fromkeys(layers + (deepest,)))
+    model = nnx.merge(graphdef, state)
+    enc, targets = model.encoder, model.targets(t)
+    all_layers = tuple(dict.fromkeys(layers + tuple(targets)))
     style_feats = [enc(s, all_layers) for s in styles]
 
     def loss_fn(x):
         f = enc(x, all_layers)
         ls = sum(style_weights[i] * style_stats_loss(f, fs, layers) for i, fs in enumerate(style_feats))
-        return cw * content_loss(f[deepest], target) + sw * ls
+        return cw * sum(content_loss(f[l], target) for l, target in targets.items()) + sw * ls
 
     tx = optax.adam(lr)
 
@@ -216,10 +238,23 @@ def _mask_weights(mask: Any, n_styles: int, shape: tuple[int, int]) -> np.ndarra
     return m / np.maximum(m.sum(-1, keepdims=True), 1e-6)
 
 
-def _feature_mask(m: np.ndarray, hp: int, wp: int) -> jax.Array:
-    """``[H, W, n]`` pixel weights → ``[1, hp/8, wp/8, n]`` relu4_1-grid weights (padded, then area-averaged)."""
+def _feature_mask(m: np.ndarray, hp: int, wp: int, h: int, w: int) -> jax.Array:
+    """``[H, W, n]`` pixel weights → ``[1, h, w, n]`` weights on an ``h × w`` feature grid of the ``hp × wp`` padded
+    image (padded, then area-averaged)."""
     m = np.pad(m, ((0, hp - m.shape[0]), (0, wp - m.shape[1]), (0, 0)), mode="edge")
-    return jnp.asarray(m.reshape(hp // 8, 8, wp // 8, 8, -1).mean(axis=(1, 3))[None])
+    return jnp.asarray(m.reshape(h, hp // h, w, wp // w, -1).mean(axis=(1, 3))[None])
+
+
+def _mix(ts: list[Any], weights: np.ndarray | None, pix_mask: np.ndarray | None, hp: int, wp: int) -> Any:
+    """The styles' transformed features combined per leaf: by global ``weights`` or by the spatial ``pix_mask``."""
+    def leaf(*xs):
+        if pix_mask is not None:
+            mix = _feature_mask(pix_mask, hp, wp, *xs[0].shape[1:3])
+        else:
+            mix = jnp.asarray(weights)[None, None, None, :]
+        return sum(mix[..., i:i + 1] * x for i, x in enumerate(xs))
+
+    return jax.tree.map(leaf, *ts)
 
 
 def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: str | os.PathLike | None = None,
@@ -288,17 +323,19 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
                            None if vgg_weights is None else os.fspath(vgg_weights), seed)
     k = None if k is None else int(k)
     a = jnp.float32(alpha)
-    padded, (h, w) = pad_to_multiple(jnp.asarray(c), 8)
-    s8 = [jnp.asarray(s[:, : s.shape[1] // 8 * 8, : s.shape[2] // 8 * 8]) for s in styles]  # crop, add nothing
+    mult = runner.size_multiple
+    padded, (h, w) = pad_to_multiple(jnp.asarray(c), mult)
+    s8 = [jnp.asarray(s[:, : s.shape[1] // mult * mult, : s.shape[2] // mult * mult]) for s in styles]  # crop only
+    if runner.check is not None:
+        for s in s8:
+            runner.check(padded.shape, s.shape, *([] if k is None or not runner.takes_k else [k]))
     losses = None
     if len(s8) == 1 and decoder == "feedforward" and tile is None:
         out = runner.run(runner.state, padded, s8[0], a, k=k)  # the common case: one compiled program
     else:  # staged: encode (tiled if asked), transform per style, mix, decode or optimise
         fc = runner.encode_images(padded, tile)
         ts = [runner.transform(runner.state, fc, runner.encode_images(s, tile), a, k=k) for s in s8]
-        mix = (_feature_mask(pix_mask, *padded.shape[1:3]) if pix_mask is not None
-               else jnp.asarray(weights)[None, None, None, :])
-        t = sum(mix[..., i:i + 1] * ti for i, ti in enumerate(ts))
+        t = _mix(ts, weights, pix_mask, *padded.shape[1:3])
         if decoder == "optimize":
             sw = pix_mask.reshape(-1, len(s8)).mean(0) if pix_mask is not None else weights
             out, losses = runner.optimize(padded, t, s8, sw, steps=int(steps), lr=float(lr))

@@ -10,7 +10,10 @@ from types import ModuleType
 
 METHODS: dict[str, str] = {
     "adain": "jaxstyle.models.adain",
+    "adaattn": "jaxstyle.models.adaattn",
     "gnn": "jaxstyle.models.gnn",
+    "lst": "jaxstyle.models.lst",
+    "style_kernel": "jaxstyle.models.style_kernel",
 }
 
 PRETRAINED_DIR = pathlib.Path(__file__).parent / "pretrained"

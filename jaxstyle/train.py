@@ -178,8 +178,9 @@ def build_from_config(config: ml_collections.ConfigDict) -> nnx.Module:
 
 def warm_start_decoder(model: nnx.Module, source: str, scope: str = "decoder") -> int:
     """Copy ``decoder/...`` parameters from a workdir / checkpoint dir or an exported ``.npz`` into ``model``;
-    with ``scope="matching"`` also every other parameter whose name and shape match (e.g. a GNN's layers from a run
-    with a different loss).
+    with ``scope="matching"`` every parameter whose name and shape match instead (e.g. a GNN's layers from a run
+    with a different loss, or AdaAttN's decoder from AdaIN's but for its skip conv), and the decoder need not fit
+    whole.
 
     Returns the number of arrays copied. Raises ``ValueError`` when the decoder's names or shapes do not fit.
     """
@@ -189,17 +190,17 @@ def warm_start_decoder(model: nnx.Module, source: str, scope: str = "decoder") -
         flat = flatten(checkpoint.restore_params(source)[0])
     else:
         flat = read_npz(source)[0]
+    if scope not in ("decoder", "matching"):
+        raise ValueError(f"config.train.init_scope={scope!r}: use 'decoder' or 'matching'")
     want = {k: v for k, v in flat_params(model).items() if k.startswith("decoder/")}
     got = {k: v for k, v in flat.items() if k.startswith("decoder/")}
     bad = sorted(set(want) ^ set(got)) + [k for k in want.keys() & got.keys() if want[k].shape != got[k].shape]
-    if not want or bad:
+    if scope == "matching":  # every parameter (decoder or not) whose name and shape match; the rest stays as built
+        shapes = {k: v.shape for k, v in flat_params(model).items()}
+        got = {k: v for k, v in flat.items() if k in shapes and v.shape == shapes[k]}
+    if not want or not got or (bad and scope == "decoder"):
         raise ValueError(f"config.train.init_decoder_from={source!r}: its decoder does not fit this model "
                          f"(mismatched: {bad[:6]}{' ...' if len(bad) > 6 else ''})")
-    if scope == "matching":
-        shapes = {k: v.shape for k, v in flat_params(model).items()}
-        got.update({k: v for k, v in flat.items() if k in shapes and v.shape == shapes[k]})
-    elif scope != "decoder":
-        raise ValueError(f"config.train.init_scope={scope!r}: use 'decoder' or 'matching'")
     set_flat_params(model, got, strict=False, source=source)
     return len(got)
 
@@ -246,7 +247,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     check = getattr(model, "check_inputs", None)
     if check is not None:
         s = int(config.data.crop_size)
-        check((1, s, s, 3), (1, s, s, 3), int(config.model.k))
+        check((1, s, s, 3), (1, s, s, 3))
     tx = make_optimizer(config.optim)
     if config.train.init_decoder_from and not resuming:
         n = warm_start_decoder(model, config.train.init_decoder_from, config.train.init_scope)

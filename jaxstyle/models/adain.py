@@ -11,6 +11,7 @@ import ml_collections
 from flax import nnx
 
 from jaxstyle.losses import content_loss, mse, style_stats_loss
+from jaxstyle.models.base import Stylizer
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
 from jaxstyle.ops.norms import adain
@@ -31,7 +32,7 @@ def default_config() -> ml_collections.ConfigDict:
     ))
 
 
-class AdaIN(nnx.Module):
+class AdaIN(Stylizer):
     """``model(content, style, alpha)``: ``[B, H, W, 3]`` × ``[B, Hs, Ws, 3]`` → ``[B, H, W, 3]`` (H, W multiples of 8)."""
 
     def __init__(self, encoder: VGG19, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):

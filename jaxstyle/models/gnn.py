@@ -19,6 +19,7 @@ from jaxstyle.graph.deform import ScalePredictor, mix_probs, mixed_style_nodes
 from jaxstyle.graph.graphs import build_graph
 from jaxstyle.graph.message_passing import AGGREGATORS, GraphLayer, propagate_fast
 from jaxstyle.losses import content_loss, mse, style_stats_loss
+from jaxstyle.models.base import Stylizer
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
 from jaxstyle.ops.norms import adain, mvn
@@ -68,7 +69,7 @@ def default_config() -> ml_collections.ConfigDict:
     ))
 
 
-class GNNStyle(nnx.Module):
+class GNNStyle(Stylizer):
     """``model(content, style, alpha=1.0, k=None, key=None)``: ``[B, H, W, 3]`` × ``[B, Hs, Ws, 3]`` → ``[B, H, W, 3]``
     (H, W multiples of 8). ``k`` (static) overrides the number of style edges per content node at inference."""
 
@@ -107,9 +108,11 @@ class GNNStyle(nnx.Module):
         self.decoder = MirrorDecoder(widths, upsample=cfg.upsample, rngs=rngs)
 
     # -- validation (static shapes: runs at trace time, before any heavy work) --------------------------------
-    def check_inputs(self, content_shape, style_shape, k: int) -> None:
-        """Raise ``ValueError`` naming the value and the valid range for unusable sizes or ``k``."""
+    def check_inputs(self, content_shape, style_shape, k: int | None = None) -> None:
+        """Raise ``ValueError`` naming the value and the valid range for unusable sizes or ``k`` (default: the
+        config's)."""
         cfg = self.cfg
+        k = cfg.k if k is None else int(k)
         if content_shape[0] != style_shape[0]:
             raise ValueError(f"content batch {content_shape[0]} and style batch {style_shape[0]} differ")
         hc, wc = content_shape[1] // 8, content_shape[2] // 8

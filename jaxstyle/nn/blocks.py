@@ -31,34 +31,57 @@ class ReflectConv(nnx.Module):
 
 
 class MirrorDecoder(nnx.Module):
-    """The AdaIN decoder: a mirror of VGG-19 from relu4_1 back to RGB.
+    """The AdaIN decoder: a mirror of VGG-19 from relu4_1 (or relu3_1) back to RGB.
 
     With ``widths=(512, 256, 128, 64)``: conv 512→256, up; 3× conv 256→256; conv 256→128, up; conv 128→128;
     conv 128→64, up; conv 64→64; conv 64→3 (no activation). All convs 3×3 reflection-padded, ReLU between.
-    ``[B, h, w, widths[0]] -> [B, 8h, 8w, 3]``.
+    ``[B, h, w, widths[0]] -> [B, 8h, 8w, 3]``. With three widths ``(256, 128, 64)`` it starts at relu3_1 (LST's
+    r31 decoder: conv 256→128, up; conv 128→128; conv 128→64, up; conv 64→64; conv 64→3), ``[B, h, w, 256] ->
+    [B, 4h, 4w, 3]``.
 
     Args:
-      widths: channel widths at relu4_1, relu3_1, relu2_1, relu1_1 (shrink them for tiny test models).
+      widths: channel widths at relu4_1, relu3_1, relu2_1, relu1_1 (or relu3_1, relu2_1, relu1_1); shrink them for
+        tiny test models.
       upsample: ``"nearest"`` (AdaIN) or ``"bilinear"`` (the GNN paper's decoder).
+      skip_channels: relu4_1 decoders only: channels of a relu3_1-resolution feature concatenated after the first
+        upsampling (AdaAttN's ``skip_connection_3``; the second conv then takes ``widths[1] + skip_channels``).
     """
 
-    def __init__(self, widths: tuple[int, int, int, int] = (512, 256, 128, 64), *, upsample: str = "nearest",
-                 rngs: nnx.Rngs, dtype: jnp.dtype | None = None):
+    def __init__(self, widths: tuple[int, ...] = (512, 256, 128, 64), *, upsample: str = "nearest",
+                 skip_channels: int = 0, rngs: nnx.Rngs, dtype: jnp.dtype | None = None):
         if upsample not in ("nearest", "bilinear"):
             raise ValueError(f"upsample={upsample!r}: use 'nearest' or 'bilinear'")
-        c4, c3, c2, c1 = widths
-        pairs = [(c4, c3), (c3, c3), (c3, c3), (c3, c3), (c3, c2), (c2, c2), (c2, c1), (c1, c1), (c1, 3)]
+        if len(widths) == 4:
+            c4, c3, c2, c1 = widths
+            pairs = [(c4, c3), (c3 + skip_channels, c3), (c3, c3), (c3, c3), (c3, c2), (c2, c2), (c2, c1), (c1, c1),
+                     (c1, 3)]
+            self.up_after = (0, 4, 6)  # 1/8 -> 1/4 -> 1/2 -> 1
+        elif len(widths) == 3 and not skip_channels:
+            c3, c2, c1 = widths
+            pairs = [(c3, c2), (c2, c2), (c2, c1), (c1, c1), (c1, 3)]
+            self.up_after = (0, 2)  # 1/4 -> 1/2 -> 1
+        else:
+            raise ValueError(f"widths={widths}: give 4 (from relu4_1) or 3 (from relu3_1, no skip) channel widths")
         self.convs = nnx.List([ReflectConv(i, o, rngs=rngs, dtype=dtype) for i, o in pairs])
         self.upsample = upsample
+        self.skip_channels = skip_channels
 
-    _UP_AFTER = (0, 4, 6)  # upsample after these convs: 1/8 -> 1/4 -> 1/2 -> 1
+    @property
+    def factor(self) -> int:
+        """Output size / input size (8 from relu4_1, 4 from relu3_1)."""
+        return 2 ** len(self.up_after)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, skip: jax.Array | None = None) -> jax.Array:
+        if (skip is None) != (not self.skip_channels):
+            raise ValueError(f"this decoder takes a {self.skip_channels}-channel skip feature" if self.skip_channels
+                             else "this decoder takes no skip feature")
         last = len(self.convs) - 1
         for i, conv in enumerate(self.convs):
             x = conv(x)
             if i != last:
                 x = jax.nn.relu(x)
-            if i in self._UP_AFTER:
+            if i in self.up_after:
                 x = upsample2x(x, self.upsample)
+                if i == 0 and skip is not None:
+                    x = jnp.concatenate([x, skip.astype(x.dtype)], axis=-1)
         return x.astype(jnp.float32)

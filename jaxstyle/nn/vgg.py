@@ -17,7 +17,7 @@ import numpy as np
 from flax import nnx
 
 from jaxstyle.ops.conv import conv3x3
-from jaxstyle.weights.store import VGG19_CONVS, load_vgg_npz
+from jaxstyle.weights.store import VGG19_CONVS, load_vgg_npz, present_convs
 
 RELU_LAYERS: tuple[str, ...] = tuple(n.replace("conv", "relu") for n in VGG19_CONVS)
 Padding = Literal["reflect", "zeros"]
@@ -61,7 +61,8 @@ class VGG19(nnx.Module):
         a, b = _preprocess_affine(arrays, meta["preprocess"])
         self.pre_matrix = Frozen(jnp.asarray(a, jnp.float32))
         self.pre_bias = Frozen(jnp.asarray(b, jnp.float32))
-        for name in VGG19_CONVS:
+        self.convs = present_convs(arrays)  # all 16, or a leading run (LST's encoders end at conv3_1 / conv4_1)
+        for name in self.convs:
             setattr(self, f"{name}_kernel", Frozen(jnp.asarray(arrays[f"{name}/kernel"])))
             setattr(self, f"{name}_bias", Frozen(jnp.asarray(arrays[f"{name}/bias"])))
             if self.normalized:
@@ -112,6 +113,11 @@ class VGG19(nnx.Module):
         unknown = [l for l in layers if l not in RELU_LAYERS]
         if unknown or not layers:
             raise ValueError(f"unknown VGG-19 layer(s) {unknown}; choose from {', '.join(RELU_LAYERS)}")
+        deepest = self.convs[-1].replace("conv", "relu")
+        beyond = [l for l in layers if RELU_LAYERS.index(l) > RELU_LAYERS.index(deepest)]
+        if beyond:
+            raise ValueError(f"this encoder's weights end at {deepest}; {', '.join(beyond)} needs a deeper VGG-19 "
+                             "(e.g. the full vgg_normalised.pth or the default ImageNet VGG-19)")
         if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"VGG19 input must be [B, H, W, 3] RGB, got shape {tuple(x.shape)}")
         last = max(RELU_LAYERS.index(l) for l in layers)

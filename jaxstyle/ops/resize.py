@@ -25,3 +25,18 @@ def pad_to_multiple(x: jax.Array, multiple: int) -> tuple[jax.Array, tuple[int, 
     if ph or pw:
         x = jnp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="reflect")
     return x, (h, w)
+
+
+def resize_nearest(x: jax.Array, size: tuple[int, int]) -> jax.Array:
+    """``[B, H, W, C] -> [B, h, w, C]`` by nearest neighbour, exactly as PyTorch's ``F.interpolate(x, (h, w))``:
+    output index ``i`` reads input ``min(floor(i · (H / h)), H − 1)`` (scale in float32, as PyTorch computes it)."""
+    import numpy as np
+
+    def index(n_in: int, n_out: int) -> np.ndarray:
+        scale = np.float32(n_in) / np.float32(n_out)
+        return np.minimum(np.floor(np.arange(n_out, dtype=np.float32) * scale).astype(np.int64), n_in - 1)
+
+    h, w = size
+    if (h, w) == tuple(x.shape[1:3]):
+        return x
+    return x[:, index(x.shape[1], h)][:, :, index(x.shape[2], w)]

@@ -1,4 +1,4 @@
-"""``python -m jaxstyle.weights {fetch,convert,info}``: manage VGG-19 weight files."""
+"""``python -m jaxstyle.weights {fetch,convert,convert-official,calibrate,info}``: manage weight files."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="destination .npz")
     p.add_argument("--format", default="auto", choices=FORMATS)
     p.add_argument("--overwrite", action="store_true")
+    p = sub.add_parser("convert-official", help="convert an official AdaIN / AdaAttN / LST release into a model file")
+    p.add_argument("method", help="adain | adaattn | lst")
+    p.add_argument("files", nargs="+", help="the release's .pth files, in any order")
+    p.add_argument("--out", required=True, help="destination model .npz")
+    p.add_argument("--overwrite", action="store_true")
     p = sub.add_parser("calibrate", help="store per-channel mean activations (feature normalisation) in a file")
     p.add_argument("photos", help="directory of natural photos (a few hundred are plenty)")
     p.add_argument("--weights", required=True, help="the jaxstyle .npz to update in place")
@@ -35,13 +40,17 @@ def main(argv: list[str] | None = None) -> int:
             print(fetch(args.source, force=args.force))
         elif args.cmd == "convert":
             print(convert(args.src, args.out, fmt=args.format, overwrite=args.overwrite))
+        elif args.cmd == "convert-official":
+            from jaxstyle.weights.official import convert_official
+
+            print(convert_official(args.method, args.files, args.out, overwrite=args.overwrite))
         elif args.cmd == "calibrate":
             print(calibrate(args.weights, args.photos, size=args.size))
         else:
             arrays, meta = load_vgg_npz(args.path or default_vgg_path())
             meta["channels"] = [int(arrays[f"conv{b}_1/kernel"].shape[-1]) for b in range(1, 6)]
             print(json.dumps(meta, indent=2, sort_keys=True))
-    except WeightsError as e:
+    except ValueError as e:  # WeightsError and the other user errors (an existing --out, ...)
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

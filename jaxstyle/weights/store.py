@@ -1,7 +1,7 @@
 """The project's VGG-19 weight format (``.npz``) and the local weight cache.
 
-A weight file holds, for each of the 16 convolutions ``conv1_1 … conv5_4``, ``<name>/kernel`` (HWIO float32) and
-``<name>/bias``; the normalised VGG of AdaIN adds ``preprocess/kernel`` ``[1, 1, 3, 3]`` and ``preprocess/bias``.
+A weight file holds, for each of the 16 convolutions ``conv1_1 … conv5_4`` (or a leading run of them: LST's
+encoders end at ``conv3_1`` or ``conv4_1``), ``<name>/kernel`` (HWIO float32) and ``<name>/bias``; the normalised VGG of AdaIN adds ``preprocess/kernel`` ``[1, 1, 3, 3]`` and ``preprocess/bias``.
 ``__meta__`` is a JSON string with:
 
 * ``format``: ``"jaxstyle-vgg19/1"``;
@@ -95,6 +95,14 @@ def load_vgg_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
     return data, meta
 
 
+def present_convs(arrays: Mapping[str, np.ndarray]) -> tuple[str, ...]:
+    """The leading run of :data:`VGG19_CONVS` whose kernels ``arrays`` holds (all 16 for a full VGG-19)."""
+    n = 0
+    while n < len(VGG19_CONVS) and f"{VGG19_CONVS[n]}/kernel" in arrays:
+        n += 1
+    return VGG19_CONVS[:max(n, 1)]
+
+
 def _validate(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], where: str) -> None:
     problems = []
     if meta.get("format") != FORMAT:
@@ -103,18 +111,19 @@ def _validate(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], where: 
         problems.append(f"preprocess {meta.get('preprocess')!r} is not one of {PREPROCESS}")
     if meta.get("pool") not in ("floor", "ceil"):
         problems.append(f"pool {meta.get('pool')!r} is not 'floor' or 'ceil'")
-    expected = {f"{n}/{p}" for n in VGG19_CONVS for p in ("kernel", "bias")}
+    convs = present_convs(arrays)
+    expected = {f"{n}/{p}" for n in convs for p in ("kernel", "bias")}
     if meta.get("preprocess") == "normalised":
         expected |= {"preprocess/kernel", "preprocess/bias"}
     if any(k.endswith("/channel_mean") for k in arrays):
-        expected |= {f"{n}/channel_mean" for n in VGG19_CONVS}
+        expected |= {f"{n}/channel_mean" for n in convs}
     missing, unexpected = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
     if missing:
         problems.append(f"missing {', '.join(missing)}")
     if unexpected:
         problems.append(f"unexpected {', '.join(unexpected)}")
     prev_out = 3
-    for name in (("preprocess",) if "preprocess/kernel" in arrays else ()) + VGG19_CONVS:
+    for name in (("preprocess",) if "preprocess/kernel" in arrays else ()) + convs:
         k, b = arrays.get(f"{name}/kernel"), arrays.get(f"{name}/bias")
         if k is None or b is None:
             continue

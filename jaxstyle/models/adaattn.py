@@ -1,0 +1,240 @@
+"""AdaAttN (Liu et al., ICCV 2021): attention-weighted mean and std at relu3_1 / relu4_1 / relu5_1.
+
+Spec: ``shared/spec/baselines.md`` §2, following the authors' released code: multi-level mean-variance-normalised
+keys (relu1_1 up to the module's level, nearest-resized), per-position attention statistics, a merge conv of the
+relu4_1 module and the upsampled relu5_1 module, and the AdaIN-style decoder with the relu3_1 module's output as a
+skip. With the official weights converted (``python -m jaxstyle.weights convert-official adaattn ...``) the output
+equals the reference code's (when no style subsampling happens, i.e. style ≤ 256² px; above it both draw a random
+subset of style positions, from different generators).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from jaxstyle.losses import mse, style_stats_loss
+from jaxstyle.models.base import Stylizer
+from jaxstyle.nn.blocks import MirrorDecoder, ReflectConv
+from jaxstyle.nn.vgg import VGG19, load_vgg19
+from jaxstyle.ops.attention import attention_mean_std, sample_positions
+from jaxstyle.ops.norms import mvn
+from jaxstyle.ops.resize import resize_nearest, upsample2x
+
+LEVELS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+Features = dict[str, jax.Array]
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Model hyper-parameters (the trainer's ``config.model``); the defaults are the released model's."""
+    return ml_collections.ConfigDict(dict(
+        skip_connection_3=True,       # relu3_1 module + decoder skip (on in the released model)
+        shallow_layer=True,           # keys concatenate mvn features from relu1_1 up to the module's level
+        max_sample_3=64 * 64,         # style positions the relu3_1 module attends to at most (random subset above)
+        max_sample_45=256 * 256,      # same for the relu4_1 / relu5_1 modules
+        loss_max_sample=64 * 64,      # same for the parameter-free targets of the local feature loss
+        sample_seed=6666,             # subset seed at inference (the reference test script's); training draws per step
+        query_block=4096,             # content positions per attention block (memory O(block · N_s); same result)
+        loss_layers=("relu2_1", "relu3_1", "relu4_1", "relu5_1"),  # global style + local feature losses (code)
+        global_weight=10.0,           # λ_g
+        local_weight=3.0,             # λ_l
+        content_weight=0.0,           # mvn-MSE content loss over loss_layers (0 in the released training script)
+        identity_weight=0.0,          # pixel MSE of model(c, c) vs c (SANet-style identity; 0 = the paper)
+        init_std=0.02,                # N(0, init_std) weights, zero biases (the reference init)
+        upsample="nearest",
+        vgg_padding="reflect",
+    ))
+
+
+class _Conv1x1(nnx.Module):
+    """``[..., in] -> [..., out]``: PyTorch ``Conv2d(in, out, 1)`` on NHWC."""
+
+    def __init__(self, din: int, dout: int, *, std: float, rngs: nnx.Rngs):
+        self.kernel = nnx.Param(std * jax.random.normal(rngs.params(), (din, dout), jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((dout,), jnp.float32))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return x @ self.kernel[...] + self.bias[...]
+
+
+class AdaAttNBlock(nnx.Module):
+    """One AdaAttN module: ``S ⊙ mvn(F_c) + M`` with ``M, S`` the attention-weighted style mean and std.
+
+    ``f``/``g`` project the content/style keys (``key_ch → key_ch``), ``h`` the style values (``C → C``).
+    """
+
+    def __init__(self, channels: int, key_channels: int, *, std: float, rngs: nnx.Rngs):
+        self.f = _Conv1x1(key_channels, key_channels, std=std, rngs=rngs)
+        self.g = _Conv1x1(key_channels, key_channels, std=std, rngs=rngs)
+        self.h = _Conv1x1(channels, channels, std=std, rngs=rngs)
+
+    def __call__(self, content: jax.Array, style: jax.Array, content_key: jax.Array, style_key: jax.Array, *,
+                 max_sample: int, key: jax.Array, block: int,
+                 labels: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
+        """``[B, h, w, C]`` content/style features and ``[B, ·, ·, key_ch]`` keys → ``[B, h, w, C]``."""
+        return attend(self.f(content_key), self.g(style_key), self.h(style), content, max_sample=max_sample,
+                      key=key, block=block, labels=labels)
+
+
+def attend(q: jax.Array, k: jax.Array, v: jax.Array, content: jax.Array, *, max_sample: int, key: jax.Array,
+           block: int, labels: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
+    """The attention step shared by the modules and the loss's parameter-free targets.
+
+    Args:
+      q: ``[B, h, w, D]``; k: ``[B, hs, ws, D]``; v: ``[B, hs, ws, C]``; content: ``[B, h, w, C]``.
+      labels: optional ``([B, h, w], [B, hs, ws])`` int region maps (content region → style region).
+    """
+    b, h, w, _ = q.shape
+    kf, vf = k.reshape(b, -1, k.shape[-1]), v.reshape(b, -1, v.shape[-1])
+    kl = None if labels is None else labels[1].reshape(b, -1)
+    idx = sample_positions(key, kf.shape[1], max_sample)
+    if idx is not None:
+        kf, vf = kf[:, idx], vf[:, idx]
+        kl = None if kl is None else kl[:, idx]
+    mean, std = attention_mean_std(q.reshape(b, h * w, -1), kf, vf, block=block,
+                                   q_labels=None if labels is None else labels[0].reshape(b, -1), k_labels=kl)
+    shape = (b, h, w, v.shape[-1])
+    return std.reshape(shape) * mvn(content) + mean.reshape(shape)
+
+
+def keys(feats: Features, level: str, shallow: bool = True) -> jax.Array:
+    """``concat_l mvn(resize_nearest(F^l → size of F^level))`` over relu1_1..level (``shallow``), else
+    ``mvn(F^level)``: ``[B, h, w, Σ C_l]``."""
+    upto = LEVELS[: LEVELS.index(level) + 1] if shallow else (level,)
+    size = feats[level].shape[1:3]
+    return jnp.concatenate([mvn(resize_nearest(feats[l], size)) for l in upto], axis=-1)
+
+
+def _downsample_labels(labels: jax.Array | None, size: tuple[int, int]) -> jax.Array | None:
+    return None if labels is None else resize_nearest(labels[..., None], size)[..., 0]
+
+
+class AdaAttN(Stylizer):
+    """``model(content, style, alpha=1.0)``: ``[B, H, W, 3]`` × ``[B, Hs, Ws, 3]`` → ``[B, H, W, 3]``
+    (H, W, Hs, Ws multiples of 16: relu5_1 is upsampled onto relu4_1)."""
+
+    size_multiple = 16
+
+    def __init__(self, encoder: VGG19, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
+        self.encoder = encoder
+        self.cfg = cfg
+        ch = {l: encoder.channels(l) for l in LEVELS}
+        std = float(cfg.init_std)
+
+        def key_ch(level):
+            return sum(ch[l] for l in LEVELS[: LEVELS.index(level) + 1]) if cfg.shallow_layer else ch[level]
+
+        self.attn_3 = (AdaAttNBlock(ch["relu3_1"], key_ch("relu3_1"), std=std, rngs=rngs)
+                       if cfg.skip_connection_3 else None)
+        self.attn_4 = AdaAttNBlock(ch["relu4_1"], key_ch("relu4_1"), std=std, rngs=rngs)
+        self.attn_5 = AdaAttNBlock(ch["relu5_1"], key_ch("relu5_1"), std=std, rngs=rngs)
+        self.merge = ReflectConv(ch["relu4_1"], ch["relu4_1"], rngs=rngs)
+        self.merge.kernel[...] = std * jax.random.normal(rngs.params(), self.merge.kernel.shape)
+        widths = tuple(ch[f"relu{b}_1"] for b in (4, 3, 2, 1))
+        self.decoder = MirrorDecoder(widths, upsample=cfg.upsample, rngs=rngs,
+                                     skip_channels=ch["relu3_1"] if cfg.skip_connection_3 else 0)
+        for conv in self.decoder.convs:
+            conv.kernel[...] = std * jax.random.normal(rngs.params(), conv.kernel.shape)
+        self.style_layers = tuple(cfg.loss_layers)
+        self.optimize_weights = (float(cfg.local_weight), float(cfg.global_weight))  # for decoder="optimize"
+
+    def check_inputs(self, content_shape, style_shape) -> None:
+        """One ``ValueError`` for a shape this model cannot take (before any heavy work)."""
+        for name, shape in (("content", content_shape), ("style", style_shape)):
+            if len(shape) != 4 or shape[-1] != 3:
+                raise ValueError(f"adaattn: {name} must be [B, H, W, 3] RGB, got shape {tuple(shape)}")
+            if shape[1] % 16 or shape[2] % 16 or min(shape[1:3]) < 32:
+                raise ValueError(f"adaattn: {name} is {shape[1]}x{shape[2]}; each side must be a multiple of 16 "
+                                 "and at least 32 px (relu5_1 is upsampled onto relu4_1); pad or resize it")
+
+    def encode(self, x: jax.Array) -> Features:
+        """``[B, H, W, 3]`` → ``{relu1_1: [B, H, W, 64], ..., relu5_1: [B, H/16, W/16, 512]}``."""
+        return self.encoder(x, LEVELS)
+
+    def _sample_key(self, key: jax.Array | None) -> jax.Array:
+        return jax.random.key(int(self.cfg.sample_seed)) if key is None else key
+
+    def transform(self, fc: Features, fs: Features, alpha: float | jax.Array = 1.0, *, key: jax.Array | None = None,
+                  labels: tuple[jax.Array, jax.Array] | None = None) -> Features:
+        """The decoder's input: ``{"t": merge(A4 + up(A5)) [B, h/8, w/8, 512], "skip": A3 [B, h/4, w/4, 256],
+        "a4": A4}``; each module's output is ``α·A + (1 − α)·F_c`` at its level.
+
+        Args:
+          key: draws the style subsets (only where a style exceeds ``max_sample``); default ``sample_seed``.
+          labels: optional ``([B, H, W], [B, Hs, Ws])`` int region maps at image resolution: content pixels of a
+            region attend only to style pixels of the same region.
+        """
+        cfg = self.cfg
+        key = self._sample_key(key)
+        block = int(cfg.query_block)
+
+        def module(block_mod, level, cap):
+            lab = None if labels is None else (_downsample_labels(labels[0], fc[level].shape[1:3]),
+                                               _downsample_labels(labels[1], fs[level].shape[1:3]))
+            a = block_mod(fc[level], fs[level], keys(fc, level, cfg.shallow_layer), keys(fs, level, cfg.shallow_layer),
+                          max_sample=cap, key=key, block=block, labels=lab)
+            return alpha * a + (1.0 - alpha) * fc[level]
+
+        a4 = module(self.attn_4, "relu4_1", int(cfg.max_sample_45))
+        a5 = module(self.attn_5, "relu5_1", int(cfg.max_sample_45))
+        out = {"t": self.merge(a4 + upsample2x(a5)), "a4": a4}
+        if self.attn_3 is not None:
+            out["skip"] = module(self.attn_3, "relu3_1", int(cfg.max_sample_3))
+        return out
+
+    def decode(self, t: Features) -> jax.Array:
+        """``{"t", "skip"}`` → ``[B, 8h, 8w, 3]``."""
+        return self.decoder(t["t"], t.get("skip"))
+
+    def targets(self, t: Features) -> Features:
+        """VGG features the image should have (training-free ``decoder="optimize"``)."""
+        return {"relu4_1": t["a4"], **({"relu3_1": t["skip"]} if "skip" in t else {})}
+
+    def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0, *,
+                 key: jax.Array | None = None) -> jax.Array:
+        self.check_inputs(content.shape, style.shape)
+        return self.decode(self.transform(self.encode(content), self.encode(style), alpha, key=key))
+
+    def local_targets(self, fc: Features, fs: Features, key: jax.Array) -> Features:
+        """The parameter-free AdaAttN* (f, g, h = identity) at each loss layer: the local feature loss's targets."""
+        cfg = self.cfg
+        out = {}
+        for level in self.style_layers:
+            kc, ks = keys(fc, level, cfg.shallow_layer), keys(fs, level, cfg.shallow_layer)
+            out[level] = attend(kc, ks, fs[level], fc[level], max_sample=int(cfg.loss_max_sample), key=key,
+                                block=int(cfg.query_block))
+        return jax.tree.map(jax.lax.stop_gradient, out)
+
+    def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
+             ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """``λ_g·L_gs + λ_l·L_lf (+ λ_c·L_c + λ_id·L_id)``; ``key`` draws the style subsets (the same draw for the
+        modules and the loss in one step, as the reference code does).
+
+        Returns:
+          ``(loss, {"loss_global", "loss_local"[, "loss_content", "loss_identity"]})`` float32 scalars.
+        """
+        cfg = self.cfg
+        self.check_inputs(content.shape, style.shape)
+        key = self._sample_key(key)
+        fc, fs = self.encode(content), self.encode(style)
+        out = self.decode(self.transform(fc, fs, key=key))
+        fo = self.encoder(out, self.style_layers)
+        lg = style_stats_loss(fo, fs, self.style_layers)
+        tl = self.local_targets(fc, fs, key)
+        ll = sum(mse(fo[l], tl[l]) for l in self.style_layers)
+        aux = {"loss_global": lg, "loss_local": ll}
+        total = float(cfg.global_weight) * lg + float(cfg.local_weight) * ll
+        if cfg.content_weight:
+            aux["loss_content"] = sum(mse(mvn(fo[l]), mvn(fc[l])) for l in self.style_layers)
+            total = total + float(cfg.content_weight) * aux["loss_content"]
+        if cfg.identity_weight:
+            aux["loss_identity"] = mse(self.decode(self.transform(fc, fc, key=key)), content)
+            total = total + float(cfg.identity_weight) * aux["loss_identity"]
+        return total, aux
+
+
+def build(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, encoder: VGG19 | None = None) -> AdaAttN:
+    """Build an AdaAttN model; ``encoder`` defaults to the cached ImageNet VGG-19."""
+    return AdaAttN(encoder if encoder is not None else load_vgg19(padding=cfg.vgg_padding), cfg, rngs=rngs)

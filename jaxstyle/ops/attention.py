@@ -1,0 +1,58 @@
+"""Attention-weighted feature statistics in query blocks (pure functions; AdaAttN's core).
+
+The ``N_c × N_s`` attention matrix is never held whole: queries are processed ``block`` at a time, so peak memory is
+``O(block · N_s)`` whatever the content size (the reference code forms the full matrix, which at 2048² content is
+``262k × 4096`` floats for the relu3_1 module alone).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def sample_positions(key: jax.Array, n: int, cap: int) -> jax.Array | None:
+    """A random subset of ``cap`` of ``n`` positions (int32 ``[cap]``), or ``None`` when ``n <= cap`` (use all)."""
+    if n <= cap:
+        return None
+    return jax.random.permutation(key, n)[:cap].astype(jnp.int32)
+
+
+def attention_mean_std(q: jax.Array, k: jax.Array, v: jax.Array, *, block: int = 4096,
+                       q_labels: jax.Array | None = None, k_labels: jax.Array | None = None,
+                       ) -> tuple[jax.Array, jax.Array]:
+    """``A = softmax_j(q_i · k_j)`` (no scaling); ``M = A v`` and ``S = sqrt(relu(A v² − M²))`` per query.
+
+    Args:
+      q: ``[B, N_c, D]`` queries; k: ``[B, N_s, D]`` keys; v: ``[B, N_s, C]`` values.
+      block: queries per block (memory ``O(block · N_s)``); the result does not depend on it.
+      q_labels, k_labels: optional ``[B, N_c]`` / ``[B, N_s]`` int region labels: query ``i`` attends only to keys
+        with its label (user-controlled correspondence); a query whose label no key has attends to every key.
+
+    Returns:
+      ``(M, S)``, each ``[B, N_c, C]`` float32.
+    """
+    b, n, d = q.shape
+    c = v.shape[-1]
+    vv = jnp.concatenate([v, jnp.square(v)], axis=-1).astype(jnp.float32)  # one matmul gives both moments
+    block = max(1, min(int(block), n))
+    nb = -(-n // block)
+    pad = nb * block - n
+    qb = jnp.pad(q, ((0, 0), (0, pad), (0, 0))).reshape(b, nb, block, d).transpose(1, 0, 2, 3)
+    masked = q_labels is not None and k_labels is not None
+    lb = (jnp.pad(q_labels, ((0, 0), (0, pad))).reshape(b, nb, block).transpose(1, 0, 2) if masked
+          else jnp.zeros((nb, b, 1), jnp.int32))
+
+    def one(args):
+        qi, li = args
+        logits = jnp.einsum("bqd,bkd->bqk", qi, k, preferred_element_type=jnp.float32)
+        if masked:
+            same = li[:, :, None] == k_labels[:, None, :]
+            same = same | ~jnp.any(same, axis=-1, keepdims=True)
+            logits = jnp.where(same, logits, -jnp.inf)
+        a = jax.nn.softmax(logits, axis=-1)
+        return jnp.einsum("bqk,bkc->bqc", a, vv)
+
+    moments = jax.lax.map(one, (qb, lb)).transpose(1, 0, 2, 3).reshape(b, nb * block, 2 * c)[:, :n]
+    mean, second = moments[..., :c], moments[..., c:]
+    return mean, jnp.sqrt(jax.nn.relu(second - jnp.square(mean)))
