@@ -12,7 +12,8 @@ _CONTENT = flags.DEFINE_list("content", None, "Content images: files, directorie
 _STYLE = flags.DEFINE_list("style", None, "Style images: files, directories or globs.")
 _OUT = flags.DEFINE_string("out", None, "Output directory.")
 _PAIRS = flags.DEFINE_bool("pairs", False, "Pair contents and styles in order instead of every combination.")
-_METHOD = flags.DEFINE_string("method", None, "gnn | adain; default: the checkpoint's method, else gnn.")
+_METHOD = flags.DEFINE_string("method", None, "gnn | adain | adaattn | lst | style_kernel; default: the checkpoint's "
+                               "method, else gnn.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Exported model (.npz); default: the shipped model.")
 _MAX_SIDE = flags.DEFINE_integer("max_side", 512, "Downscale the content so its longer side is at most this.")
 _STYLE_SIZE = flags.DEFINE_integer("style_size", 512, "Downscale the style so its longer side is at most this.")
@@ -26,6 +27,8 @@ _DECODER = flags.DEFINE_enum("decoder", "feedforward", ["feedforward", "optimize
 _STEPS = flags.DEFINE_integer("steps", 200, "Optimisation steps for --decoder optimize.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _BATCH = flags.DEFINE_integer("batch_size", 4, "Same-size contents stylized together (per style).")
+_VIDEO = flags.DEFINE_bool("video", False, "--content is the frames of one video (name order): LST keeps the first "
+                           "frame's style transform for every frame (temporally stable). One style.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing outputs (default: skip them).")
 
 
@@ -45,7 +48,7 @@ def main(argv):
                  pairs=_PAIRS.value, max_side=_MAX_SIDE.value, style_size=_STYLE_SIZE.value, alpha=_ALPHA.value,
                  k=_K.value, preserve_color=_PRESERVE.value, style_weights=weights, mask=_MASK.value,
                  decoder=_DECODER.value, steps=_STEPS.value, seed=_SEED.value, batch_size=_BATCH.value,
-                 overwrite=_OVERWRITE.value,
+                 overwrite=_OVERWRITE.value, video=_VIDEO.value,
                  progress=sys.stderr.isatty()))
 
 

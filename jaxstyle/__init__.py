@@ -1,6 +1,6 @@
 """jaxstyle: arbitrary neural style transfer in JAX/Flax.
 
-Public API (stable names): :func:`stylize`, :func:`load_pretrained`, :func:`build_model`, :func:`load_vgg19`, :func:`load_image`,
+Public API (stable names): :func:`stylize`, :func:`style_matrix`, :func:`load_pretrained`, :func:`build_model`, :func:`load_vgg19`, :func:`load_image`,
 :func:`save_image`, :class:`ImageError`, :class:`WeightsError`. Names are imported lazily, so
 ``import jaxstyle.data.images`` does not pull in JAX; importing does no work (no device queries, no downloads).
 """
@@ -14,6 +14,7 @@ _EXPORTS = {
     "build_model": "jaxstyle.api",
     "load_pretrained": "jaxstyle.api",
     "stylize": "jaxstyle.api",
+    "style_matrix": "jaxstyle.api",
     "ImageError": "jaxstyle.data.images",
     "load_image": "jaxstyle.data.images",
     "save_image": "jaxstyle.data.images",

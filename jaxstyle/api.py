@@ -52,13 +52,15 @@ class _Runner:
     def __init__(self, model: nnx.Module, method: str):
         self.graphdef, self.state = nnx.split(model)
         self.method = method
-        self.takes_k = "k" in inspect.signature(type(model).transform).parameters
+        params = inspect.signature(type(model).transform).parameters
+        self.takes_k, self.takes_matrix = "k" in params, "matrix" in params
         self.size_multiple = int(getattr(model, "size_multiple", 8))
         self.factor = int(model.decoder.factor)  # image px per feature px at the decoder's input
         self.check = getattr(model, "check_inputs", None)
         self.run = jax.jit(self._run, static_argnames=("k",))
         self.encode = jax.jit(lambda st, x: nnx.merge(self.graphdef, st).encode(x))
         self.transform = jax.jit(self._transform, static_argnames=("k",))
+        self.matrix = jax.jit(lambda st, fc, fs: nnx.merge(self.graphdef, st).matrix(fc, fs))
         self.decode = jax.jit(lambda st, f: nnx.merge(self.graphdef, st).decode(f))
         self._opt_fns: dict = {}
 
@@ -70,8 +72,14 @@ class _Runner:
     def _run(self, state, content, style, alpha, k=None):
         return nnx.merge(self.graphdef, state)(content, style, alpha, **self._kw(k))
 
-    def _transform(self, state, fc, fs, alpha, k=None):
-        return nnx.merge(self.graphdef, state).transform(fc, fs, alpha, **self._kw(k))
+    def _transform(self, state, fc, fs, alpha, k=None, matrix=None):
+        kw = self._kw(k) if matrix is None else {"matrix": matrix}
+        return nnx.merge(self.graphdef, state).transform(fc, fs, alpha, **kw)
+
+    def need_matrix(self) -> None:
+        if not self.takes_matrix:
+            raise ValueError(f"a fixed style transform (video mode) needs a linear method such as 'lst', not "
+                             f"{self.method!r}")
 
     def optimize(self, content: jax.Array, t: Any, styles: list[jax.Array], style_weights,
                  *, steps: int, lr: float) -> tuple[jax.Array, jax.Array]:
@@ -257,8 +265,23 @@ def _mix(ts: list[Any], weights: np.ndarray | None, pix_mask: np.ndarray | None,
     return jax.tree.map(leaf, *ts)
 
 
+def style_matrix(content: Any, style: Any, *, method: str = "lst", checkpoint: str | os.PathLike | None = None,
+                 vgg_weights: str | os.PathLike | None = None, seed: int = 0) -> np.ndarray:
+    """A linear method's style transform ``T`` ``[B, m, m]`` for ``content`` (e.g. a video's first frame) and
+    ``style``, to pass as ``stylize(..., matrix=T)`` for every frame. Images as for :func:`stylize`."""
+    c, s = _as_images(content, "content"), _as_images(style, "style")
+    runner = _cached_model(method, None if checkpoint is None else os.fspath(checkpoint),
+                           None if vgg_weights is None else os.fspath(vgg_weights), seed)
+    runner.need_matrix()
+    m = runner.size_multiple
+    padded, _ = pad_to_multiple(jnp.asarray(c), m)
+    s = jnp.asarray(s[:, : s.shape[1] // m * m, : s.shape[2] // m * m])
+    return np.asarray(runner.matrix(runner.state, runner.encode(runner.state, padded),
+                                    runner.encode(runner.state, jnp.broadcast_to(s, (c.shape[0], *s.shape[1:])))))
+
+
 def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: str | os.PathLike | None = None,
-            alpha: float = 1.0, k: int | None = None, tile: int | None = None,
+            alpha: float = 1.0, k: int | None = None, tile: int | None = None, matrix: Any = None,
             style_weights: Any = None, mask: Any = None, preserve_color: bool = False,
             decoder: str = "feedforward", steps: int = 200, lr: float = 0.02, return_losses: bool = False,
             vgg_weights: str | os.PathLike | None = None, seed: int = 0) -> np.ndarray:
@@ -276,6 +299,9 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
       alpha: content–style trade-off in [0, 1] (1 = full style).
       k: style edges per content node for graph methods (``"gnn"``): 1 is close to Style-Swap, larger values
         blend more style patches (diversified stylization; one compile per value). ``None``: the trained value.
+      matrix: linear methods (``"lst"``): reuse this style transform (``[1 or B, m, m]``, from
+        :func:`style_matrix`) instead of computing one from ``content``: every frame of a video then gets the same
+        linear map (temporally stable). Single style only.
       tile: run the encoder and decoder on ``tile×tile`` pieces (a multiple of 8, e.g. 512) to bound memory at
         high resolution; the result equals the untiled one. The graph transform always sees the whole image.
       style_weights: one weight per style (normalised to sum 1): the transformed features are interpolated.
@@ -330,11 +356,16 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
         for s in s8:
             runner.check(padded.shape, s.shape, *([] if k is None or not runner.takes_k else [k]))
     losses = None
-    if len(s8) == 1 and decoder == "feedforward" and tile is None:
+    if matrix is not None:
+        runner.need_matrix()
+        if len(s8) != 1:
+            raise ValueError("matrix= (a fixed style transform) takes exactly one style")
+        matrix = jnp.broadcast_to(jnp.asarray(matrix, jnp.float32), (padded.shape[0], *np.shape(matrix)[-2:]))
+    if len(s8) == 1 and decoder == "feedforward" and tile is None and matrix is None:
         out = runner.run(runner.state, padded, s8[0], a, k=k)  # the common case: one compiled program
     else:  # staged: encode (tiled if asked), transform per style, mix, decode or optimise
         fc = runner.encode_images(padded, tile)
-        ts = [runner.transform(runner.state, fc, runner.encode_images(s, tile), a, k=k) for s in s8]
+        ts = [runner.transform(runner.state, fc, runner.encode_images(s, tile), a, k=k, matrix=matrix) for s in s8]
         t = _mix(ts, weights, pix_mask, *padded.shape[1:3])
         if decoder == "optimize":
             sw = pix_mask.reshape(-1, len(s8)).mean(0) if pix_mask is not None else weights

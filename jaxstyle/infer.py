@@ -76,15 +76,17 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
                   max_side: int | None = 512, style_size: int | None = 512, alpha: float = 1.0,
                   k: int | None = None, preserve_color: bool = False, style_weights: Sequence[float] | None = None,
                   mask: str | None = None, decoder: str = "feedforward", steps: int = 200, seed: int = 0,
-                  batch_size: int = 4, overwrite: bool = False, progress: bool = True,
+                  batch_size: int = 4, overwrite: bool = False, progress: bool = True, video: bool = False,
                   log=print) -> tuple[int, int, int]:
     """Stylize files into ``out_dir``; returns ``(written, skipped, failed)``.
 
     Contents of the same size with the same style run as one batch of up to ``batch_size`` (one compile per size).
     ``style_weights`` or ``mask`` combine all styles into one output per content (interpolation / spatial
-    control). Errors per job are logged as one line; configuration errors raise ``ValueError``.
+    control). ``video``: the contents are the frames of one video (in name order) and a linear method (LST) uses
+    the style transform of the first frame for every frame (temporally stable). Errors per job are logged as one
+    line; configuration errors raise ``ValueError``.
     """
-    from jaxstyle.api import stylize
+    from jaxstyle.api import style_matrix, stylize
     from jaxstyle.metrics import Progress
 
     combine = style_weights is not None or mask is not None
@@ -92,6 +94,9 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
                 pairs=pairs, combine=combine)
     if style_weights is not None and len(style_weights) != len(jobs[0].styles):
         raise ValueError(f"--style_weights has {len(style_weights)} values for {len(jobs[0].styles)} styles")
+    if video and (combine or len(jobs[0].styles) != 1 or len({j.styles for j in jobs}) != 1):
+        raise ValueError("--video takes one --style (and no --style_weights / --mask)")
+    fixed: dict[str, np.ndarray] = {}  # video: the first frame's style transform
     mask_img = None
     if mask is not None:
         mask_img = load_image(mask).mean(-1)  # grey levels in [0, 1]: 1 → the first style
@@ -110,9 +115,11 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
         c = np.stack([img for _, img in group])
         m = None if mask_img is None else _resize_mask(mask_img, c.shape[1:3])
         try:
+            if video and "T" not in fixed:
+                fixed["T"] = style_matrix(c[:1], ss[0], method=method or "lst", checkpoint=checkpoint, seed=seed)
             outs = stylize(c, ss if combine else ss[0], method=method, checkpoint=checkpoint, alpha=alpha, k=k,
                            style_weights=style_weights, mask=m, preserve_color=preserve_color, decoder=decoder,
-                           steps=steps, seed=seed)
+                           steps=steps, seed=seed, matrix=fixed.get("T"))
         except USER_ERRORS as e:
             if len(group) == 1:
                 return fail(group[0][0], e)

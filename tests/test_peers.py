@@ -1,0 +1,167 @@
+"""AdaAttN and LST with the real VGG-19 and real images: training steps, input checks, attention blocks, the API."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import jaxstyle
+from conftest import counting_train_step
+from jaxstyle.models import adaattn, lst
+from jaxstyle.ops.attention import attention_mean_std, sample_positions
+from jaxstyle.params import save_params
+
+
+def _moved(before, after):
+    """``{parameter path: whether it changed}``."""
+    flat = jax.tree_util.tree_flatten_with_path(before)[0]
+    return {jax.tree_util.keystr(p): bool(np.any(np.asarray(a) != np.asarray(b)))
+            for (p, a), b in zip(flat, jax.tree.leaves(after))}
+
+
+def _steps(model, content, style, n=3):
+    step, state, traces = counting_train_step(model, lr=1e-4)
+    batch = {"content": jnp.asarray(content), "style": jnp.asarray(style)}
+    before = jax.tree.map(np.asarray, state.params)
+    losses = []
+    for i in range(n):
+        state, metrics = step(state, batch)
+        if i == 0:
+            moved = _moved(before, state.params)
+        losses.append(float(metrics["loss"]))
+    assert len(traces) == 1 and np.isfinite(losses).all(), losses
+    return moved, losses, metrics
+
+
+@pytest.fixture(scope="module")
+def small(content_photos, style_images):
+    return content_photos[:, :32, :32], style_images[:, :32, :32]
+
+
+def test_adaattn_train_step_updates_every_parameter(vgg, small):
+    cfg = adaattn.default_config()
+    cfg.update(query_block=100, identity_weight=1.0)  # 32x32 relu1_1 keys: blocks of 100 with a padded last one
+    moved, losses, metrics = _steps(adaattn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg), *small)
+    assert all(moved.values()), [k for k, v in moved.items() if not v]
+    assert {"loss_global", "loss_local", "loss_identity"} <= set(metrics)
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("layer", ["relu4_1", "relu3_1"])
+def test_lst_stages_train_their_own_parameters_only(vgg, small, layer):
+    for stage in ("decoder", "transform"):
+        cfg = lst.default_config()
+        cfg.update(layer=layer, stage=stage)
+        moved, losses, metrics = _steps(lst.build(cfg, rngs=nnx.Rngs(0), encoder=vgg), *small)
+        for path, m in moved.items():
+            assert m == (("decoder" in path) == (stage == "decoder")), (stage, path)
+        assert set(metrics) >= ({"loss_pixel", "loss_feature"} if stage == "decoder" else {"loss_content", "loss_style"})
+        assert losses[-1] < losses[0], (stage, losses)
+
+
+def test_bad_sizes_fail_before_heavy_work(vgg):
+    m = adaattn.build(adaattn.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        m(jnp.zeros((1, 40, 40, 3)), jnp.zeros((1, 32, 32, 3)))
+    with pytest.raises(ValueError, match=r"\[B, H, W, 3\]"):
+        m.loss(jnp.zeros((1, 32, 32)), jnp.zeros((1, 32, 32, 3)))
+    m = lst.build(lst.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
+    with pytest.raises(ValueError, match="at least 16 px"):
+        m(jnp.zeros((1, 8, 32, 3)), jnp.zeros((1, 32, 32, 3)))
+    with pytest.raises(ValueError, match="layer"):
+        cfg = lst.default_config()
+        cfg.layer = "relu5_1"
+        lst.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+
+
+def test_blocked_attention_equals_full_and_labels_restrict():
+    rng = np.random.default_rng(0)
+    q, k, v = (jnp.asarray(rng.normal(size=s), jnp.float32) for s in ((2, 37, 8), (2, 23, 8), (2, 23, 5)))
+    a = jax.nn.softmax(jnp.einsum("bqd,bkd->bqk", q, k), -1)
+    mean = a @ v
+    std = jnp.sqrt(jax.nn.relu(a @ v ** 2 - mean ** 2))
+    for block in (5, 37, 1000):
+        m, s = attention_mean_std(q, k, v, block=block)
+        np.testing.assert_allclose(m, mean, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(s, std, rtol=1e-4, atol=1e-5)
+    ql, kl = jnp.asarray(rng.integers(0, 2, (2, 37))), jnp.asarray(rng.integers(0, 2, (2, 23)))
+    kl = kl.at[1].set(0)  # sample 1: region 1 has no style position, so its queries attend to all
+    m, _ = attention_mean_std(q, k, v, block=8, q_labels=ql, k_labels=kl)
+    logits = jnp.where((ql[:, :, None] == kl[:, None, :]) | ~jnp.any(ql[:, :, None] == kl[:, None, :], -1,
+                                                                       keepdims=True), q @ k.transpose(0, 2, 1), -jnp.inf)
+    np.testing.assert_allclose(m, jax.nn.softmax(logits, -1) @ v, rtol=1e-5, atol=1e-5)
+    assert sample_positions(jax.random.key(0), 100, 100) is None
+    idx = np.asarray(sample_positions(jax.random.key(0), 100, 30))
+    assert idx.shape == (30,) and len(set(idx.tolist())) == 30 and idx.max() < 100
+
+
+def test_adaattn_region_labels_and_sampling_cap(vgg, small):
+    cfg = adaattn.default_config()
+    m = adaattn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+    c, s = (jnp.asarray(x[:1]) for x in small)
+    fc, fs = m.encode(c), m.encode(s)
+    free = m.transform(fc, fs)
+    same = jnp.zeros((1, 32, 32), jnp.int32)
+    np.testing.assert_allclose(m.transform(fc, fs, labels=(same, same))["t"], free["t"], rtol=1e-4, atol=1e-4)
+    left = jnp.broadcast_to((jnp.arange(32) < 16).astype(jnp.int32), (1, 32, 32))
+    split = m.transform(fc, fs, labels=(left, left))
+    assert not np.allclose(split["t"], free["t"], atol=1e-3)
+    cfg.update(max_sample_3=16, max_sample_45=4)  # style positions: 8x8 at relu3_1, 4x4 at relu4_1 -> subsampled
+    capped = adaattn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+    a = capped.transform(fc, fs, key=jax.random.key(1))["t"]
+    assert np.isfinite(a).all() and not np.allclose(a, free["t"], atol=1e-3)
+    np.testing.assert_array_equal(a, capped.transform(fc, fs, key=jax.random.key(1))["t"])  # seeded
+
+
+@pytest.mark.filterwarnings("ignore:no trained")
+@pytest.mark.parametrize("method", ["adaattn", "lst"])
+def test_stylize_controls(method, vgg, vgg_path, tmp_path, content_photos, style_images):
+    mod = {"adaattn": adaattn, "lst": lst}[method]
+    model = mod.build(mod.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
+    ckpt = save_params(model, tmp_path / f"{method}.npz")
+    kw = dict(method=method, checkpoint=ckpt, vgg_weights=vgg_path)
+    c, s0, s1 = content_photos[0][:40, :36], style_images[0][:32, :32], style_images[1][:48, :32]
+    out = jaxstyle.stylize(c, s0, **kw)
+    assert out.shape == c.shape and 0 <= out.min() and out.max() <= 1
+    one = jaxstyle.stylize(c, [s0, s1], style_weights=[1.0, 0.0], **kw)  # the staged path, one style's weight
+    np.testing.assert_allclose(one, out, atol=2e-4)
+    mask = np.zeros(c.shape[:2], np.float32)
+    mask[:, :18] = 1.0
+    masked = jaxstyle.stylize(c, [s0, s1], mask=mask, **kw)
+    assert masked.shape == c.shape and not np.allclose(masked, out, atol=1e-3)
+    assert jaxstyle.stylize(c, s0, preserve_color=True, alpha=0.5, **kw).shape == c.shape
+    img, losses = jaxstyle.stylize(c, s0, decoder="optimize", steps=3, return_losses=True, **kw)
+    assert img.shape == c.shape and losses.shape == (3,) and np.isfinite(losses).all()
+
+
+@pytest.mark.filterwarnings("ignore:no trained")
+def test_lst_fixed_matrix_for_video(vgg, vgg_path, tmp_path, content_photos, style_images):
+    model = lst.build(lst.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
+    ckpt = save_params(model, tmp_path / "lst.npz")
+    kw = dict(method="lst", checkpoint=ckpt, vgg_weights=vgg_path)
+    f0, f1, s = content_photos[0][:32, :32], content_photos[1][:32, :32], style_images[0][:32, :32]
+    t0 = jaxstyle.style_matrix(f0, s, **kw)
+    assert t0.shape == (1, 32, 32)
+    same = jaxstyle.stylize(f0, s, matrix=t0, **kw)
+    np.testing.assert_allclose(same, jaxstyle.stylize(f0, s, **kw), atol=2e-4)  # its own frame: unchanged
+    fixed = jaxstyle.stylize(f1, s, matrix=t0, **kw)
+    want = model.decode(model.transform(model.encode(f1[None]), model.encode(s[None]), matrix=jnp.asarray(t0)))
+    np.testing.assert_allclose(fixed, np.clip(want[0], 0, 1), atol=2e-4)
+    assert not np.allclose(fixed, jaxstyle.stylize(f1, s, **kw), atol=1e-3)
+    with pytest.raises(ValueError, match="linear method"):
+        jaxstyle.stylize(f0, s, method="adain", checkpoint=None, matrix=t0, vgg_weights=vgg_path)
+
+    from jaxstyle.data.images import save_image
+    from jaxstyle.infer import stylize_files
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, f in enumerate((f0, f1)):
+        save_image(frames / f"{i:04d}.png", f)
+    save_image(tmp_path / "s.png", s)
+    assert stylize_files([str(frames)], [str(tmp_path / "s.png")], tmp_path / "out", video=True, progress=False,
+                         method="lst", checkpoint=str(ckpt)) == (2, 0, 0)
+    from jaxstyle.data.images import load_image
+
+    np.testing.assert_allclose(load_image(tmp_path / "out" / "0001__s.png"), fixed, atol=1 / 255 + 1e-6)
