@@ -165,3 +165,37 @@ def test_lst_fixed_matrix_for_video(vgg, vgg_path, tmp_path, content_photos, sty
     from jaxstyle.data.images import load_image
 
     np.testing.assert_allclose(load_image(tmp_path / "out" / "0001__s.png"), fixed, atol=1 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize("method", ["adaattn", "lst", "style_kernel"])
+def test_train_py_tiny_run_exports_a_model_that_stylizes(method, tmp_path, tiny_config, vgg_path, content_photos,
+                                                         style_images):
+    from jaxstyle.export import export
+    from jaxstyle.train import train_and_evaluate
+
+    cfg = tiny_config(method, **{"train.num_steps": 2, "log.image_every_steps": 0})
+    train_and_evaluate(cfg, tmp_path / "run")
+    path = export(tmp_path / "run", tmp_path / f"{method}.npz")
+    model = jaxstyle.load_pretrained(path)
+    assert type(model).__module__ == f"jaxstyle.models.{method}"
+    out = jaxstyle.stylize(content_photos[0][:48, :48], style_images[0][:32, :32], checkpoint=path)  # method: saved
+    assert out.shape == (48, 48, 3) and np.isfinite(out).all()
+
+
+def test_adaattn_warm_starts_from_the_adain_decoder_but_its_skip_conv(vgg):
+    from jaxstyle.params import flat_params, read_npz
+    from jaxstyle.registry import pretrained_path
+    from jaxstyle.train import warm_start_decoder
+
+    m = adaattn.build(adaattn.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
+    before = flat_params(m)
+    src = pretrained_path("adain")
+    n = warm_start_decoder(m, str(src), "matching")
+    after, adain_flat = flat_params(m), read_npz(src)[0]
+    assert n == 17  # 8 of the 9 decoder convs (kernel + bias) and the skip conv's bias (its kernel is wider)
+    for i in (0, 2, 3, 4, 5, 6, 7, 8):
+        np.testing.assert_array_equal(after[f"decoder/convs/{i}/kernel"],
+                                      adain_flat[f"decoder/convs/{i}/kernel"].astype(np.float32))
+    np.testing.assert_array_equal(after["decoder/convs/1/kernel"], before["decoder/convs/1/kernel"])
+    with pytest.raises(ValueError, match="does not fit"):
+        warm_start_decoder(m, str(src), "decoder")

@@ -15,8 +15,11 @@ import optax
 import pytest
 from PIL import Image
 
+from configs import adaattn as adaattn_config
 from configs import adain as adain_config
 from configs import common, gnn as gnn_config
+from configs import lst as lst_config
+from configs import style_kernel as style_kernel_config
 from jaxstyle import parallel
 from jaxstyle.data import pipeline
 from jaxstyle.train import TrainingError, init_state, make_train_step, train_and_evaluate
@@ -28,11 +31,14 @@ SHARED = ROOT.parent / "shared" / "data"
 # ------------------------------------------------------------------ configs
 
 
-@pytest.mark.parametrize("module", [adain_config, gnn_config])
+@pytest.mark.parametrize("module", [adain_config, gnn_config, adaattn_config, lst_config, style_kernel_config])
 @pytest.mark.parametrize("variant", ["", "tiny", "cpu", "paper"])
 def test_every_config_variant_resolves(module, variant):
+    from jaxstyle.registry import get_method
+
     cfg = module.get_config(variant)
-    assert cfg.method in ("adain", "gnn")
+    assert module.__name__ == f"configs.{cfg.method}"
+    assert set(cfg.model.keys()) == set(get_method(cfg.method).default_config().keys())
     assert cfg.data.batch_size > 0 and cfg.train.num_steps > 0
     json.loads(cfg.to_json())  # what the trainer writes to the workdir
 

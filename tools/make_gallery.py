@@ -1,10 +1,11 @@
-"""Render the README gallery: content × style with AdaIN and the GNN at k ∈ {1, 5, 20}.
+"""Render the README gallery: content × style with every method that ships a model, and the GNN at k ∈ {1, 5, 20}.
 
-    python tools/make_gallery.py --out docs/gallery.jpg [--adain FILE.npz] [--gnn FILE.npz] [--size 384]
+    python tools/make_gallery.py --out docs/gallery.jpg [--model lst=FILE.npz ...] [--size 384]
 
 Contents are scikit-image's bundled photos (``pip install scikit-image``; public domain / CC0), styles are
-public-domain paintings from ``../shared/data/style``. Rows: content | style | AdaIN | GNN k=1 | k=5 | k=20.
-Models default to the shipped ones. A tool for the docs, not part of the library (scikit-image is not a dependency).
+public-domain paintings from ``../shared/data/style``. Rows: content | style | AdaIN | AdaAttN | LST | Style Kernel |
+GNN k=1 | k=5 | k=20 (the peers whose model is shipped or given with ``--model``). A tool for the docs, not part of
+the library (scikit-image is not a dependency).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from jaxstyle.metrics import image_grid  # noqa: E402
 CONTENTS = ("astronaut", "chelsea")
 STYLES = ("starry_night", "great_wave", "the_scream")
 KS = (1, 5, 20)
+PEERS = ("adain", "adaattn", "lst", "style_kernel")
 
 
 def square(img: np.ndarray, size: int) -> np.ndarray:
@@ -39,8 +41,7 @@ def square(img: np.ndarray, size: int) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=str(ROOT / "docs" / "gallery.jpg"))
-    p.add_argument("--adain", default=None, help="AdaIN model (.npz); default: the shipped one")
-    p.add_argument("--gnn", default=None, help="GNN model (.npz); default: the shipped one")
+    p.add_argument("--model", action="append", default=[], help="METHOD=FILE.npz instead of the shipped model")
     p.add_argument("--size", type=int, default=384, help="content side (px)")
     p.add_argument("--style_dir", default=str(ROOT.parent / "shared" / "data" / "style"))
     p.add_argument("--contents", default=",".join(CONTENTS), help="scikit-image data names")
@@ -56,15 +57,20 @@ def main(argv: list[str] | None = None) -> int:
                 for n in a.contents.split(",")}
     styles = {n: jaxstyle.load_image(pathlib.Path(a.style_dir) / f"{n}.jpg", max_side=a.size)
               for n in a.styles.split(",")}
+    from jaxstyle.registry import has_pretrained
+
+    given = dict(m.split("=", 1) for m in a.model)
+    peers = [m for m in PEERS if m in given or has_pretrained(m)]
     rows, t0 = [], time.perf_counter()
     for cn, c in contents.items():
         for sn, s in styles.items():
-            row = [c, square(s, a.size), jaxstyle.stylize(c, s, method="adain", checkpoint=a.adain)]
-            row += [jaxstyle.stylize(c, s, method="gnn", checkpoint=a.gnn, k=k) for k in KS]
+            row = [c, square(s, a.size)] + [jaxstyle.stylize(c, s, method=m, checkpoint=given.get(m)) for m in peers]
+            row += [jaxstyle.stylize(c, s, method="gnn", checkpoint=given.get("gnn"), k=k) for k in KS]
             rows.append(row)
             print(f"{cn} × {sn}: {time.perf_counter() - t0:.0f} s", flush=True)
     path = jaxstyle.save_image(a.out, image_grid(rows, pad=4), overwrite=a.overwrite, quality=90)
-    print(f"wrote {path}: rows content × style, columns content | style | AdaIN | GNN k={', '.join(map(str, KS))}")
+    print(f"wrote {path}: rows content × style, columns content | style | {' | '.join(peers)} | GNN "
+          f"k={', '.join(map(str, KS))}")
     return 0
 
 

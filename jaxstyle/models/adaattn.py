@@ -17,7 +17,7 @@ from flax import nnx
 
 from jaxstyle.losses import mse, style_stats_loss
 from jaxstyle.models.base import Stylizer
-from jaxstyle.nn.blocks import MirrorDecoder, ReflectConv
+from jaxstyle.nn.blocks import Conv1x1, MirrorDecoder, ReflectConv
 from jaxstyle.nn.vgg import VGG19, load_vgg19
 from jaxstyle.ops.attention import attention_mean_std, sample_positions
 from jaxstyle.ops.norms import mvn
@@ -48,17 +48,6 @@ def default_config() -> ml_collections.ConfigDict:
     ))
 
 
-class _Conv1x1(nnx.Module):
-    """``[..., in] -> [..., out]``: PyTorch ``Conv2d(in, out, 1)`` on NHWC."""
-
-    def __init__(self, din: int, dout: int, *, std: float, rngs: nnx.Rngs):
-        self.kernel = nnx.Param(std * jax.random.normal(rngs.params(), (din, dout), jnp.float32))
-        self.bias = nnx.Param(jnp.zeros((dout,), jnp.float32))
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return x @ self.kernel[...] + self.bias[...]
-
-
 class AdaAttNBlock(nnx.Module):
     """One AdaAttN module: ``S ⊙ mvn(F_c) + M`` with ``M, S`` the attention-weighted style mean and std.
 
@@ -66,9 +55,9 @@ class AdaAttNBlock(nnx.Module):
     """
 
     def __init__(self, channels: int, key_channels: int, *, std: float, rngs: nnx.Rngs):
-        self.f = _Conv1x1(key_channels, key_channels, std=std, rngs=rngs)
-        self.g = _Conv1x1(key_channels, key_channels, std=std, rngs=rngs)
-        self.h = _Conv1x1(channels, channels, std=std, rngs=rngs)
+        self.f = Conv1x1(key_channels, key_channels, rngs=rngs, std=std)
+        self.g = Conv1x1(key_channels, key_channels, rngs=rngs, std=std)
+        self.h = Conv1x1(channels, channels, rngs=rngs, std=std)
 
     def __call__(self, content: jax.Array, style: jax.Array, content_key: jax.Array, style_key: jax.Array, *,
                  max_sample: int, key: jax.Array, block: int,
@@ -126,10 +115,10 @@ class AdaAttN(Stylizer):
         def key_ch(level):
             return sum(ch[l] for l in LEVELS[: LEVELS.index(level) + 1]) if cfg.shallow_layer else ch[level]
 
-        self.attn_3 = (AdaAttNBlock(ch["relu3_1"], key_ch("relu3_1"), std=std, rngs=rngs)
+        self.attn_3 = (AdaAttNBlock(ch["relu3_1"], key_ch("relu3_1"), rngs=rngs, std=std)
                        if cfg.skip_connection_3 else None)
-        self.attn_4 = AdaAttNBlock(ch["relu4_1"], key_ch("relu4_1"), std=std, rngs=rngs)
-        self.attn_5 = AdaAttNBlock(ch["relu5_1"], key_ch("relu5_1"), std=std, rngs=rngs)
+        self.attn_4 = AdaAttNBlock(ch["relu4_1"], key_ch("relu4_1"), rngs=rngs, std=std)
+        self.attn_5 = AdaAttNBlock(ch["relu5_1"], key_ch("relu5_1"), rngs=rngs, std=std)
         self.merge = ReflectConv(ch["relu4_1"], ch["relu4_1"], rngs=rngs)
         self.merge.kernel[...] = std * jax.random.normal(rngs.params(), self.merge.kernel.shape)
         widths = tuple(ch[f"relu{b}_1"] for b in (4, 3, 2, 1))

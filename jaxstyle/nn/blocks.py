@@ -30,6 +30,25 @@ class ReflectConv(nnx.Module):
         return conv3x3(x, k) + b
 
 
+class Conv1x1(nnx.Module):
+    """``[..., in_features] -> [..., out_features]``: a 1×1 convolution on NHWC (PyTorch ``Conv2d(in, out, 1)``).
+
+    Kernel ``[in, out]``: LeCun-normal, or ``N(0, std)`` when ``std`` is given; zero bias.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, rngs: nnx.Rngs, std: float | None = None):
+        shape = (in_features, out_features)
+        if std is None:
+            kernel = nnx.initializers.lecun_normal()(rngs.params(), shape, jnp.float32)
+        else:
+            kernel = float(std) * jax.random.normal(rngs.params(), shape, jnp.float32)
+        self.kernel = nnx.Param(kernel)
+        self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return jnp.einsum("...i,io->...o", x.astype(jnp.float32), self.kernel[...]) + self.bias[...]
+
+
 class MirrorDecoder(nnx.Module):
     """The AdaIN decoder: a mirror of VGG-19 from relu4_1 (or relu3_1) back to RGB.
 
