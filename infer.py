@@ -29,6 +29,8 @@ _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _BATCH = flags.DEFINE_integer("batch_size", 4, "Same-size contents stylized together (per style).")
 _VIDEO = flags.DEFINE_bool("video", False, "--content is the frames of one video (name order): LST keeps the first "
                            "frame's style transform for every frame (temporally stable). One style.")
+_REGIONS = flags.DEFINE_list("regions", None, "AdaAttN: CONTENT_LABELS,STYLE_LABELS images; equal grey levels mark "
+                             "regions that correspond (content region -> style region).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing outputs (default: skip them).")
 
 
@@ -48,7 +50,7 @@ def main(argv):
                  pairs=_PAIRS.value, max_side=_MAX_SIDE.value, style_size=_STYLE_SIZE.value, alpha=_ALPHA.value,
                  k=_K.value, preserve_color=_PRESERVE.value, style_weights=weights, mask=_MASK.value,
                  decoder=_DECODER.value, steps=_STEPS.value, seed=_SEED.value, batch_size=_BATCH.value,
-                 overwrite=_OVERWRITE.value, video=_VIDEO.value,
+                 overwrite=_OVERWRITE.value, video=_VIDEO.value, regions=_REGIONS.value,
                  progress=sys.stderr.isatty()))
 
 

@@ -53,7 +53,7 @@ class _Runner:
         self.graphdef, self.state = nnx.split(model)
         self.method = method
         params = inspect.signature(type(model).transform).parameters
-        self.takes_k, self.takes_matrix = "k" in params, "matrix" in params
+        self.takes_k, self.takes_matrix, self.takes_labels = "k" in params, "matrix" in params, "labels" in params
         self.size_multiple = int(getattr(model, "size_multiple", 8))
         self.factor = int(model.decoder.factor)  # image px per feature px at the decoder's input
         self.check = getattr(model, "check_inputs", None)
@@ -72,8 +72,10 @@ class _Runner:
     def _run(self, state, content, style, alpha, k=None):
         return nnx.merge(self.graphdef, state)(content, style, alpha, **self._kw(k))
 
-    def _transform(self, state, fc, fs, alpha, k=None, matrix=None):
+    def _transform(self, state, fc, fs, alpha, k=None, matrix=None, labels=None):
         kw = self._kw(k) if matrix is None else {"matrix": matrix}
+        if labels is not None:
+            kw["labels"] = labels
         return nnx.merge(self.graphdef, state).transform(fc, fs, alpha, **kw)
 
     def need_matrix(self) -> None:
@@ -282,6 +284,7 @@ def style_matrix(content: Any, style: Any, *, method: str = "lst", checkpoint: s
 
 def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: str | os.PathLike | None = None,
             alpha: float = 1.0, k: int | None = None, tile: int | None = None, matrix: Any = None,
+            regions: Any = None,
             style_weights: Any = None, mask: Any = None, preserve_color: bool = False,
             decoder: str = "feedforward", steps: int = 200, lr: float = 0.02, return_losses: bool = False,
             vgg_weights: str | os.PathLike | None = None, seed: int = 0) -> np.ndarray:
@@ -302,6 +305,9 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
       matrix: linear methods (``"lst"``): reuse this style transform (``[1 or B, m, m]``, from
         :func:`style_matrix`) instead of computing one from ``content``: every frame of a video then gets the same
         linear map (temporally stable). Single style only.
+      regions: attention methods (``"adaattn"``): ``(content_labels [H, W], style_labels [Hs, Ws])`` integer region
+        maps; content pixels of a region take their style only from the style pixels with the same label (user
+        control of the correspondence; a label absent from the style leaves its pixels unrestricted). One style.
       tile: run the encoder and decoder on ``tile×tile`` pieces (a multiple of 8, e.g. 512) to bound memory at
         high resolution; the result equals the untiled one. The graph transform always sees the whole image.
       style_weights: one weight per style (normalised to sum 1): the transformed features are interpolated.
@@ -361,11 +367,28 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
         if len(s8) != 1:
             raise ValueError("matrix= (a fixed style transform) takes exactly one style")
         matrix = jnp.broadcast_to(jnp.asarray(matrix, jnp.float32), (padded.shape[0], *np.shape(matrix)[-2:]))
-    if len(s8) == 1 and decoder == "feedforward" and tile is None and matrix is None:
+    labels = None
+    if regions is not None:
+        if not runner.takes_labels:
+            raise ValueError(f"regions= needs an attention method such as 'adaattn', not {method!r}")
+        if len(s8) != 1 or not isinstance(regions, (tuple, list)) or len(regions) != 2:
+            raise ValueError("regions= takes (content_labels, style_labels) and exactly one style")
+        labels = []
+        for name, r, img, full in (("content", regions[0], padded, c), ("style", regions[1], s8[0], styles[0])):
+            r = np.asarray(r)
+            if r.shape != full.shape[1:3] or not np.issubdtype(r.dtype, np.integer):
+                raise ValueError(f"regions: the {name} label map must be integers of shape {full.shape[1:3]}, "
+                                 f"got {r.dtype} {r.shape}")
+            r = np.pad(r, ((0, max(0, img.shape[1] - r.shape[0])), (0, max(0, img.shape[2] - r.shape[1]))),
+                       mode="edge")[: img.shape[1], : img.shape[2]]
+            labels.append(jnp.broadcast_to(jnp.asarray(r, jnp.int32), (img.shape[0], *img.shape[1:3])))
+        labels = tuple(labels)
+    if len(s8) == 1 and decoder == "feedforward" and tile is None and matrix is None and labels is None:
         out = runner.run(runner.state, padded, s8[0], a, k=k)  # the common case: one compiled program
     else:  # staged: encode (tiled if asked), transform per style, mix, decode or optimise
         fc = runner.encode_images(padded, tile)
-        ts = [runner.transform(runner.state, fc, runner.encode_images(s, tile), a, k=k, matrix=matrix) for s in s8]
+        ts = [runner.transform(runner.state, fc, runner.encode_images(s, tile), a, k=k, matrix=matrix, labels=labels)
+              for s in s8]
         t = _mix(ts, weights, pix_mask, *padded.shape[1:3])
         if decoder == "optimize":
             sw = pix_mask.reshape(-1, len(s8)).mean(0) if pix_mask is not None else weights

@@ -77,6 +77,7 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
                   k: int | None = None, preserve_color: bool = False, style_weights: Sequence[float] | None = None,
                   mask: str | None = None, decoder: str = "feedforward", steps: int = 200, seed: int = 0,
                   batch_size: int = 4, overwrite: bool = False, progress: bool = True, video: bool = False,
+                  regions: Sequence[str] | None = None,
                   log=print) -> tuple[int, int, int]:
     """Stylize files into ``out_dir``; returns ``(written, skipped, failed)``.
 
@@ -84,7 +85,8 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     ``style_weights`` or ``mask`` combine all styles into one output per content (interpolation / spatial
     control). ``video``: the contents are the frames of one video (in name order) and a linear method (LST) uses
     the style transform of the first frame for every frame (temporally stable). Errors per job are logged as one
-    line; configuration errors raise ``ValueError``.
+    line; configuration errors raise ``ValueError``. ``regions``: two label images (content, style) whose equal grey
+    levels mark corresponding regions (AdaAttN's user control), resized to each image.
     """
     from jaxstyle.api import style_matrix, stylize
     from jaxstyle.metrics import Progress
@@ -97,6 +99,11 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     if video and (combine or len(jobs[0].styles) != 1 or len({j.styles for j in jobs}) != 1):
         raise ValueError("--video takes one --style (and no --style_weights / --mask)")
     fixed: dict[str, np.ndarray] = {}  # video: the first frame's style transform
+    region_imgs = None
+    if regions is not None:
+        if combine or len(regions) != 2:
+            raise ValueError("--regions takes two label images, CONTENT_LABELS,STYLE_LABELS (and one style per output)")
+        region_imgs = [np.round(load_image(r).mean(-1) * 255).astype(np.int32) for r in regions]
     mask_img = None
     if mask is not None:
         mask_img = load_image(mask).mean(-1)  # grey levels in [0, 1]: 1 → the first style
@@ -117,9 +124,11 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
         try:
             if video and "T" not in fixed:
                 fixed["T"] = style_matrix(c[:1], ss[0], method=method or "lst", checkpoint=checkpoint, seed=seed)
+            reg = None if region_imgs is None else (_resize_mask(region_imgs[0], c.shape[1:3]),
+                                                    _resize_mask(region_imgs[1], ss[0].shape[:2]))
             outs = stylize(c, ss if combine else ss[0], method=method, checkpoint=checkpoint, alpha=alpha, k=k,
                            style_weights=style_weights, mask=m, preserve_color=preserve_color, decoder=decoder,
-                           steps=steps, seed=seed, matrix=fixed.get("T"))
+                           steps=steps, seed=seed, matrix=fixed.get("T"), regions=reg)
         except USER_ERRORS as e:
             if len(group) == 1:
                 return fail(group[0][0], e)

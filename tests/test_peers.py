@@ -48,7 +48,7 @@ def test_adaattn_train_step_updates_every_parameter(vgg, small):
     assert losses[-1] < losses[0]
 
 
-@pytest.mark.parametrize("layer", ["relu4_1", "relu3_1"])
+@pytest.mark.parametrize("layer", ["relu4_1", pytest.param("relu3_1", marks=pytest.mark.slow)])
 def test_lst_stages_train_their_own_parameters_only(vgg, small, layer):
     for stage in ("decoder", "transform"):
         cfg = lst.default_config()
@@ -115,7 +115,7 @@ def test_adaattn_region_labels_and_sampling_cap(vgg, small):
 
 
 @pytest.mark.filterwarnings("ignore:no trained")
-@pytest.mark.parametrize("method", ["adaattn", "lst"])
+@pytest.mark.parametrize("method", [pytest.param("adaattn", marks=pytest.mark.slow), "lst"])
 def test_stylize_controls(method, vgg, vgg_path, tmp_path, content_photos, style_images):
     mod = {"adaattn": adaattn, "lst": lst}[method]
     model = mod.build(mod.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
@@ -133,6 +133,16 @@ def test_stylize_controls(method, vgg, vgg_path, tmp_path, content_photos, style
     assert jaxstyle.stylize(c, s0, preserve_color=True, alpha=0.5, **kw).shape == c.shape
     img, losses = jaxstyle.stylize(c, s0, decoder="optimize", steps=3, return_losses=True, **kw)
     assert img.shape == c.shape and losses.shape == (3,) and np.isfinite(losses).all()
+    one_region = (np.zeros(c.shape[:2], np.int32), np.zeros(s0.shape[:2], np.int32))
+    if method == "adaattn":  # one region everywhere: the same as no regions; two regions: different
+        np.testing.assert_allclose(jaxstyle.stylize(c, s0, regions=one_region, **kw), out, atol=2e-4)
+        halves = (np.asarray(mask, np.int32), (np.arange(32)[None, :] < 16).repeat(32, 0).astype(np.int32))
+        assert not np.allclose(jaxstyle.stylize(c, s0, regions=halves, **kw), out, atol=1e-3)
+        with pytest.raises(ValueError, match="integers of shape"):
+            jaxstyle.stylize(c, s0, regions=(one_region[0][:8], one_region[1]), **kw)
+    else:
+        with pytest.raises(ValueError, match="attention method"):
+            jaxstyle.stylize(c, s0, regions=one_region, **kw)
 
 
 @pytest.mark.filterwarnings("ignore:no trained")
@@ -167,7 +177,8 @@ def test_lst_fixed_matrix_for_video(vgg, vgg_path, tmp_path, content_photos, sty
     np.testing.assert_allclose(load_image(tmp_path / "out" / "0001__s.png"), fixed, atol=1 / 255 + 1e-6)
 
 
-@pytest.mark.parametrize("method", ["adaattn", "lst", "style_kernel"])
+@pytest.mark.parametrize("method", [pytest.param("adaattn", marks=pytest.mark.slow), "lst",
+                                    pytest.param("style_kernel", marks=pytest.mark.slow)])
 def test_train_py_tiny_run_exports_a_model_that_stylizes(method, tmp_path, tiny_config, vgg_path, content_photos,
                                                          style_images):
     from jaxstyle.export import export
