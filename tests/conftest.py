@@ -95,6 +95,24 @@ def counting_train_step(model, lr: float = 1e-4):
     return make_train_step(graphdef, tx, loss_fn), state, traces
 
 
+def run_train_steps(model, content, style, steps: int, lr: float = 1e-4):
+    """``steps`` real jitted Adam steps on one batch: ``(moved, losses, metrics, state, traces)``, with ``moved``
+    ``{parameter path: changed by the first step}`` (Adam moves exactly the parameters with a non-zero gradient)."""
+    import jax.numpy as jnp
+
+    step, state, traces = counting_train_step(model, lr)
+    batch = {"content": jnp.asarray(content), "style": jnp.asarray(style)}
+    before = jax.tree_util.tree_flatten_with_path(jax.tree.map(np.asarray, state.params))[0]
+    losses = []
+    for i in range(steps):
+        state, metrics = step(state, batch)
+        if i == 0:
+            moved = {jax.tree_util.keystr(p): bool(np.any(a != np.asarray(b)))
+                     for (p, a), b in zip(before, jax.tree.leaves(state.params))}
+        losses.append(float(metrics["loss"]))
+    return moved, losses, metrics, state, traces
+
+
 @pytest.fixture
 def tiny_config():
     """``configs/<method>.py:tiny`` on the 8 + 8 shared demo images (a function: ``tiny_config("gnn")``)."""

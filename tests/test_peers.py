@@ -7,29 +7,14 @@ import pytest
 from flax import nnx
 
 import jaxstyle
-from conftest import counting_train_step
+from conftest import run_train_steps
 from jaxstyle.models import adaattn, lst
 from jaxstyle.ops.attention import attention_mean_std, sample_positions
 from jaxstyle.params import save_params
 
 
-def _moved(before, after):
-    """``{parameter path: whether it changed}``."""
-    flat = jax.tree_util.tree_flatten_with_path(before)[0]
-    return {jax.tree_util.keystr(p): bool(np.any(np.asarray(a) != np.asarray(b)))
-            for (p, a), b in zip(flat, jax.tree.leaves(after))}
-
-
 def _steps(model, content, style, n=3):
-    step, state, traces = counting_train_step(model, lr=1e-4)
-    batch = {"content": jnp.asarray(content), "style": jnp.asarray(style)}
-    before = jax.tree.map(np.asarray, state.params)
-    losses = []
-    for i in range(n):
-        state, metrics = step(state, batch)
-        if i == 0:
-            moved = _moved(before, state.params)
-        losses.append(float(metrics["loss"]))
+    moved, losses, metrics, _, traces = run_train_steps(model, content, style, n)
     assert len(traces) == 1 and np.isfinite(losses).all(), losses
     return moved, losses, metrics
 
