@@ -96,10 +96,7 @@ class _Runner:
                                                            cw=float(cw), sw=float(sw), steps=steps, lr=lr))
         return self._opt_fns[key](self.state, content, t, styles, jnp.asarray(style_weights, jnp.float32))
 
-    def _tiled(self, fn, x, tile, halo, scale, what):
-        if not isinstance(x, jax.Array | np.ndarray):
-            raise ValueError(f"tile: {self.method!r} works on several feature levels at once, which the tiled path "
-                             "does not split; stylize without tile")
+    def _tiled(self, fn, x, tile, halo, scale):
         return jnp.concatenate([jnp.asarray(tiled_apply(fn, x[i:i + 1], tile=tile, halo=halo, scale=scale))
                                 for i in range(x.shape[0])])
 
@@ -108,17 +105,17 @@ class _Runner:
         halo covers the encoder's receptive field; single-level models only)."""
         if tile is None:
             return self.encode(self.state, x)
-        if self.size_multiple != 8:
+        if self.size_multiple != 8:  # multi-level features (AdaAttN): the tiled path splits one map only
             raise ValueError(f"tile: {self.method!r} works on several feature levels at once, which the tiled path "
                              "does not split; stylize without tile")
-        return self._tiled(functools.partial(self.encode, self.state), x, tile, ENCODER_HALO, 1 / self.factor, "")
+        return self._tiled(functools.partial(self.encode, self.state), x, tile, ENCODER_HALO, 1 / self.factor)
 
     def decode_features(self, f: Any, tile: int | None = None) -> jax.Array:
         """Features ``-> [B, H, W, 3]``; with ``tile`` (image px), tile by tile like :meth:`encode_images`."""
         if tile is None:
             return self.decode(self.state, f)
         return self._tiled(functools.partial(self.decode, self.state), f, tile // self.factor, DECODER_HALO,
-                           self.factor, "")
+                           self.factor)
 
 
 def _config_from_json(method: str, saved: dict) -> ml_collections.ConfigDict:

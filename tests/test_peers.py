@@ -125,6 +125,8 @@ def test_stylize_controls(method, vgg, vgg_path, tmp_path, content_photos, style
         assert not np.allclose(jaxstyle.stylize(c, s0, regions=halves, **kw), out, atol=1e-3)
         with pytest.raises(ValueError, match="integers of shape"):
             jaxstyle.stylize(c, s0, regions=(one_region[0][:8], one_region[1]), **kw)
+        with pytest.raises(ValueError, match="tile"):
+            jaxstyle.stylize(c, s0, tile=64, **kw)
     else:
         with pytest.raises(ValueError, match="attention method"):
             jaxstyle.stylize(c, s0, regions=one_region, **kw)
