@@ -134,7 +134,8 @@ def _encoder_lst(state, variant: str) -> tuple[dict[str, np.ndarray], dict[str, 
     arrays = {"preprocess/kernel": pre["kernel"], "preprocess/bias": pre["bias"]}
     for i, name in enumerate(VGG19_CONVS[:_LST_ENCODER[variant]]):
         arrays.update({f"{name}/{k}": v for k, v in _conv3(state, f"conv{i + 2}").items()})
-    return arrays, {"preprocess": "normalised", "pool": "floor"}  # LST's encoders pool with floor rounding
+    # LST's encoders end early (conv3_1 / conv4_1) and pool with floor rounding
+    return arrays, {"preprocess": "normalised", "pool": "floor", "last_conv": VGG19_CONVS[_LST_ENCODER[variant] - 1]}
 
 
 def _adaattn_block(flat, prefix: str, state, name: str = "") -> None:
@@ -237,6 +238,7 @@ def split_encoder(flat: dict[str, np.ndarray], meta: Mapping[str, Any]) -> tuple
     params = {k: v for k, v in flat.items() if not k.startswith(ENCODER_PREFIX)}
     enc = meta["encoder"]
     vgg_meta = {"format": "jaxstyle-vgg19/1", "preprocess": enc["preprocess"], "pool": enc["pool"],
-                "source": "embedded official encoder", "source_sha256": enc.get("source_sha256", "")}
+                "source": "embedded official encoder", "source_sha256": enc.get("source_sha256", ""),
+                **({"last_conv": enc["last_conv"]} if "last_conv" in enc else {})}
     _validate(vgg, vgg_meta, "embedded encoder")
     return params, (vgg, vgg_meta)

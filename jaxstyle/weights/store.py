@@ -1,7 +1,9 @@
 """The project's VGG-19 weight format (``.npz``) and the local weight cache.
 
-A weight file holds, for each of the 16 convolutions ``conv1_1 … conv5_4`` (or a leading run of them: LST's
-encoders end at ``conv3_1`` or ``conv4_1``), ``<name>/kernel`` (HWIO float32) and ``<name>/bias``; the normalised VGG of AdaIN adds ``preprocess/kernel`` ``[1, 1, 3, 3]`` and ``preprocess/bias``.
+A weight file holds, for each of the 16 convolutions ``conv1_1 … conv5_4`` (or a leading run of them, declared by
+``last_conv`` in the metadata: LST's encoders end at ``conv3_1`` or ``conv4_1``), ``<name>/kernel`` (HWIO float32)
+and ``<name>/bias``; the normalised VGG of AdaIN adds ``preprocess/kernel`` ``[1, 1, 3, 3]`` and
+``preprocess/bias``.
 ``__meta__`` is a JSON string with:
 
 * ``format``: ``"jaxstyle-vgg19/1"``;
@@ -103,6 +105,11 @@ def present_convs(arrays: Mapping[str, np.ndarray]) -> tuple[str, ...]:
     return VGG19_CONVS[:max(n, 1)]
 
 
+def _expected_convs(meta: Mapping[str, Any]) -> tuple[str, ...]:
+    last = meta.get("last_conv", VGG19_CONVS[-1])
+    return VGG19_CONVS[: VGG19_CONVS.index(last) + 1] if last in VGG19_CONVS else VGG19_CONVS
+
+
 def _validate(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], where: str) -> None:
     problems = []
     if meta.get("format") != FORMAT:
@@ -111,7 +118,9 @@ def _validate(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], where: 
         problems.append(f"preprocess {meta.get('preprocess')!r} is not one of {PREPROCESS}")
     if meta.get("pool") not in ("floor", "ceil"):
         problems.append(f"pool {meta.get('pool')!r} is not 'floor' or 'ceil'")
-    convs = present_convs(arrays)
+    if meta.get("last_conv", VGG19_CONVS[-1]) not in VGG19_CONVS:
+        problems.append(f"last_conv {meta.get('last_conv')!r} is not a VGG-19 conv")
+    convs = _expected_convs(meta)  # all 16 unless the file declares that it ends early
     expected = {f"{n}/{p}" for n in convs for p in ("kernel", "bias")}
     if meta.get("preprocess") == "normalised":
         expected |= {"preprocess/kernel", "preprocess/bias"}
