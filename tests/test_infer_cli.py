@@ -115,3 +115,16 @@ def test_cli_bad_input_one_line_no_traceback(inputs, tmp_path):
     assert len(lines) == 1 and "broken.jpg" in lines[0]
     assert "Traceback" not in r.stderr
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_video_and_regions_usage_errors_are_one_line(inputs, tmp_path, capsys):
+    cdir, sdir = inputs
+    out = tmp_path / "o"
+    cases = [(dict(video=True), "--video takes one --style"),
+             (dict(regions=[str(cdir / "a.png")]), "--regions takes two label images"),
+             (dict(regions=[str(cdir / "a.png"), str(tmp_path / "missing.png")]), "missing.png")]
+    for kwargs, msg in cases:
+        assert main([str(cdir)], [str(sdir)], str(out), method="lst", progress=False, **kwargs) == 1
+        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+        assert len(err) == 1 and msg in err[0], err
+    assert not out.exists()
