@@ -1,8 +1,9 @@
 """Export inference weights from a training workdir: ``python -m jaxstyle.export WORKDIR --out model.npz``.
 
 The file holds the trainable parameters (float16 by default: half the size, and the decoders' outputs change by
-< 1/255) plus metadata: method, model config, training step and the VGG-19 encoder's identity. ``infer.py
---checkpoint`` and :func:`jaxstyle.load_pretrained` read it with NumPy only.
+< 1/255; ``--dtype int8``: weight matrices quantized per output channel, half again, for the larger models) plus
+metadata: method, model config, training step and the VGG-19 encoder's identity. ``infer.py --checkpoint`` and
+:func:`jaxstyle.load_pretrained` read it with NumPy only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import numpy as np
 
 FORMAT = "jaxstyle-weights/1"
+DTYPES = ("float16", "float32", "int8")
 
 
 def export(workdir: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "float16",
@@ -25,11 +27,11 @@ def export(workdir: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "
       FileNotFoundError: no finished checkpoint. ValueError: ``out`` exists (without ``overwrite``), bad dtype.
     """
     from jaxstyle.checkpoint import latest_step, restore_params
-    from jaxstyle.params import flatten, write_npz
+    from jaxstyle.params import flatten, quantize_int8, write_npz
     from jaxstyle.weights.store import default_vgg_path, load_vgg_npz
 
-    if dtype not in ("float16", "float32"):
-        raise ValueError(f"--dtype {dtype!r}: use float16 or float32")
+    if dtype not in DTYPES:
+        raise ValueError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     params, config = restore_params(workdir)
     _, vgg_meta = load_vgg_npz(default_vgg_path())
     meta = {
@@ -42,14 +44,17 @@ def export(workdir: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "
                     "padding": config["model"].get("vgg_padding", "reflect")},
         "training": {k: config[k] for k in ("data", "optim", "train", "seed") if k in config},
     }
-    return write_npz(out, flatten(params), meta=meta, overwrite=overwrite, dtype=np.dtype(dtype))
+    flat = flatten(params)
+    if dtype == "int8":
+        return write_npz(out, quantize_int8(flat), meta=meta, overwrite=overwrite)
+    return write_npz(out, flat, meta=meta, overwrite=overwrite, dtype=np.dtype(dtype))
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m jaxstyle.export", description=__doc__.split("\n")[0])
     p.add_argument("workdir", help="training workdir (holds checkpoints/)")
     p.add_argument("--out", required=True, help="output .npz")
-    p.add_argument("--dtype", default="float16", choices=("float16", "float32"))
+    p.add_argument("--dtype", default="float16", choices=DTYPES)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     a = p.parse_args(argv)
     try:

@@ -320,6 +320,27 @@ def test_cli_reports_config_mistakes_in_one_line(tmp_path):
 # ------------------------------------------------------------------ export
 
 
+def test_int8_export_is_within_half_a_quantization_step_and_stylizes(adain_run, tmp_path, content_photos,
+                                                                     style_images):
+    import jaxstyle
+    from jaxstyle.checkpoint import restore_params
+    from jaxstyle.export import export
+    from jaxstyle.params import flatten, read_npz
+
+    wd, _ = adain_run
+    q8, f16 = export(wd, tmp_path / "q8.npz", dtype="int8"), export(wd, tmp_path / "f16.npz")
+    assert q8.stat().st_size < 0.6 * f16.stat().st_size
+    flat, meta = read_npz(q8)
+    assert meta["dtype"] == "int8"
+    for k, v in flatten(restore_params(wd)[0]).items():
+        v = np.asarray(v, np.float32)
+        if v.ndim >= 2:  # per output channel: |error| <= max|w| / 127 / 2
+            step = np.abs(v).reshape(-1, v.shape[-1]).max(0) / 127
+            assert flat[k].dtype == np.float32 and np.all(np.abs(flat[k] - v) <= step / 2 + 1e-7), k
+    a, b = (jaxstyle.stylize(content_photos[0], style_images[0], checkpoint=p) for p in (q8, f16))
+    assert np.abs(a - b).mean() < 2 / 255
+
+
 def test_export_then_load_pretrained_and_infer_cli(adain_run, tmp_path, content_photos, style_images):
     import jaxstyle
     from flax import nnx
