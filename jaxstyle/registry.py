@@ -23,6 +23,7 @@ PRETRAINED_DIR = pathlib.Path(__file__).parent / "pretrained"
 PRETRAINED: dict[str, tuple[str, str]] = {
     "adain": ("adain.npz", "24bc4b915134efa1a0d4d4df30e71442d50057116cfb0244b715bc46da08e4cb"),
     "gnn": ("gnn.npz", "3027458d9e7ddd4941cabc7f88cee4a264858319f36047fbdb15702a5d3196d8"),
+    "lst": ("lst.npz", "858b0f2470ebfaa0d18060624f66f2ba2dc2bbe83ef8ca53ca2732ff0908ecd1"),  # r41; int8 weight matrices (half the float16 size)
 }
 
 
