@@ -9,10 +9,7 @@ from jaxstyle.models import adaattn
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-    c = common.get_config()
-    c.method = "adaattn"
-    c.model = adaattn.default_config()
-    common.apply_variant(c, variant)
+    c = common.method_config("adaattn", adaattn.default_config(), variant)
     if variant == "tiny":
         c.model.query_block = 64  # 32 px crops: exercises the blocked attention path
     elif variant == "cpu":

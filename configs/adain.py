@@ -9,10 +9,7 @@ from jaxstyle.models import adain
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-    c = common.get_config()
-    c.method = "adain"
-    c.model = adain.default_config()
-    common.apply_variant(c, variant)
+    c = common.method_config("adain", adain.default_config(), variant)
     if variant == "cpu":
         c.train.num_steps = 2500
         c.model.identity_weight = 500.0  # short schedules: without it the decoder hardly learns to invert relu4_1

@@ -69,6 +69,14 @@ def get_config() -> ml_collections.ConfigDict:
     return c
 
 
+def method_config(method: str, model: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
+    """The shared defaults with ``method``'s model config and ``variant``'s data/schedule settings applied."""
+    c = get_config()
+    c.method = method
+    c.model = model
+    return apply_variant(c, variant)
+
+
 def apply_variant(c: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
     """Data/schedule settings common to every method's variant; methods adjust their model on top."""
     if variant not in VARIANTS:

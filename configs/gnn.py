@@ -9,10 +9,7 @@ from jaxstyle.models import gnn
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-    c = common.get_config()
-    c.method = "gnn"
-    c.model = gnn.default_config()
-    common.apply_variant(c, variant)
+    c = common.method_config("gnn", gnn.default_config(), variant)
     if variant == "tiny":
         # 32 px crops → 4×4 relu4_1 grids: 3×3 patches, k=2, one head, two scales.
         c.model.update(patch_size=3, k=2, k_content=2, heads=1, scales=(1, 2), scale_hidden=(16, 8))

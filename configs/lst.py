@@ -14,10 +14,7 @@ from jaxstyle.models import lst
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-    c = common.get_config()
-    c.method = "lst"
-    c.model = lst.default_config()
-    common.apply_variant(c, variant)
+    c = common.method_config("lst", lst.default_config(), variant)
     if variant == "cpu":
         c.train.num_steps = 2000
         c.optim.update(lr=1e-4, lr_decay=1e-5, grad_clip=10.0)

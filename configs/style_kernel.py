@@ -9,10 +9,7 @@ from jaxstyle.models import style_kernel
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-    c = common.get_config()
-    c.method = "style_kernel"
-    c.model = style_kernel.default_config()
-    common.apply_variant(c, variant)
+    c = common.method_config("style_kernel", style_kernel.default_config(), variant)
     if variant == "tiny":
         c.model.query_block = 8  # 32 px crops: 16 relu4_1 positions, so the blocked attention path runs
     elif variant == "cpu":
