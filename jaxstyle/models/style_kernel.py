@@ -31,7 +31,7 @@ from jaxstyle.losses import mse, style_stats_loss
 from jaxstyle.models.base import Stylizer
 from jaxstyle.nn.blocks import Conv1x1, MirrorDecoder, ReflectConv
 from jaxstyle.nn.vgg import RELU_LAYERS, VGG19, load_vgg19
-from jaxstyle.ops.attention import sample_positions
+from jaxstyle.ops.attention import map_query_blocks, sample_positions
 from jaxstyle.ops.norms import mvn
 
 FEATURE_LAYER = "relu4_1"
@@ -177,7 +177,7 @@ def gated_attention(q: jax.Array, k: jax.Array, v: jax.Array, threshold: jax.Arr
     Returns:
       ``[B, N_c, C]`` float32.
     """
-    b, n, d = q.shape
+    d = q.shape[-1]
     scale = d ** -0.5 if scale is None else float(scale)
     kappa = jnp.asarray(kappa, jnp.float32)
     k, v = k.astype(jnp.float32), v.astype(jnp.float32)
@@ -190,16 +190,7 @@ def gated_attention(q: jax.Array, k: jax.Array, v: jax.Array, threshold: jax.Arr
         gated = gated / jnp.sum(gated, axis=-1, keepdims=True)  # >= max_j A_ij / 2 > 0: no epsilon needed
         return jnp.einsum("bqk,bkc->bqc", gated, v)
 
-    body = jax.checkpoint(one) if remat else one
-    block = max(1, min(int(block), n))
-    if block >= n:
-        return body(q, threshold)
-    nb = -(-n // block)
-    pad = nb * block - n
-    qb = jnp.pad(q, ((0, 0), (0, pad), (0, 0))).reshape(b, nb, block, d).swapaxes(0, 1)
-    tb = jnp.pad(threshold, ((0, 0), (0, pad))).reshape(b, nb, block).swapaxes(0, 1)
-    out = jax.lax.map(lambda args: body(*args), (qb, tb))  # [nb, B, block, C]
-    return out.swapaxes(0, 1).reshape(b, nb * block, -1)[:, :n]
+    return map_query_blocks(jax.checkpoint(one) if remat else one, block, q, threshold)
 
 
 def _feature_side(side: int, layer: str, ceil_pool: bool) -> int:

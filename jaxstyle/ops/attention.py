@@ -7,6 +7,8 @@ The ``N_c × N_s`` attention matrix is never held whole: queries are processed `
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -16,6 +18,32 @@ def sample_positions(key: jax.Array, n: int, cap: int) -> jax.Array | None:
     if n <= cap:
         return None
     return jax.random.permutation(key, n)[:cap].astype(jnp.int32)
+
+
+def map_query_blocks(fn: Callable[..., jax.Array], block: int, *per_query: jax.Array) -> jax.Array:
+    """``fn(*per_query)`` computed ``block`` queries at a time (``jax.lax.map`` over a padded block axis).
+
+    Args:
+      fn: maps ``[B, n, ...]`` slices of every ``per_query`` array to ``[B, n, C]``, each query independently.
+      block: queries per call; one call when it covers them all.
+      per_query: arrays ``[B, N, ...]`` sharing the query axis 1.
+
+    Returns:
+      ``[B, N, C]``, the same as ``fn(*per_query)``, with memory of one block's intermediates.
+    """
+    b, n = per_query[0].shape[:2]
+    block = max(1, min(int(block), n))
+    if block >= n:
+        return fn(*per_query)
+    nb = -(-n // block)
+    pad = nb * block - n
+
+    def blocks(x):
+        x = jnp.pad(x, ((0, 0), (0, pad)) + ((0, 0),) * (x.ndim - 2))
+        return x.reshape(b, nb, block, *x.shape[2:]).swapaxes(0, 1)
+
+    out = jax.lax.map(lambda args: fn(*args), tuple(blocks(x) for x in per_query))  # [nb, B, block, C]
+    return out.swapaxes(0, 1).reshape(b, nb * block, -1)[:, :n]
 
 
 def attention_mean_std(q: jax.Array, k: jax.Array, v: jax.Array, *, block: int = 4096,
@@ -32,27 +60,18 @@ def attention_mean_std(q: jax.Array, k: jax.Array, v: jax.Array, *, block: int =
     Returns:
       ``(M, S)``, each ``[B, N_c, C]`` float32.
     """
-    b, n, d = q.shape
     c = v.shape[-1]
     vv = jnp.concatenate([v, jnp.square(v)], axis=-1).astype(jnp.float32)  # one matmul gives both moments
-    block = max(1, min(int(block), n))
-    nb = -(-n // block)
-    pad = nb * block - n
-    qb = jnp.pad(q, ((0, 0), (0, pad), (0, 0))).reshape(b, nb, block, d).transpose(1, 0, 2, 3)
     masked = q_labels is not None and k_labels is not None
-    lb = (jnp.pad(q_labels, ((0, 0), (0, pad))).reshape(b, nb, block).transpose(1, 0, 2) if masked
-          else jnp.zeros((nb, b, 1), jnp.int32))
 
-    def one(args):
-        qi, li = args
+    def one(qi, li=None):
         logits = jnp.einsum("bqd,bkd->bqk", qi, k, preferred_element_type=jnp.float32)
-        if masked:
+        if li is not None:
             same = li[:, :, None] == k_labels[:, None, :]
             same = same | ~jnp.any(same, axis=-1, keepdims=True)
             logits = jnp.where(same, logits, -jnp.inf)
-        a = jax.nn.softmax(logits, axis=-1)
-        return jnp.einsum("bqk,bkc->bqc", a, vv)
+        return jnp.einsum("bqk,bkc->bqc", jax.nn.softmax(logits, axis=-1), vv)
 
-    moments = jax.lax.map(one, (qb, lb)).transpose(1, 0, 2, 3).reshape(b, nb * block, 2 * c)[:, :n]
+    moments = map_query_blocks(one, block, q, *((q_labels,) if masked else ()))
     mean, second = moments[..., :c], moments[..., c:]
     return mean, jnp.sqrt(jax.nn.relu(second - jnp.square(mean)))
