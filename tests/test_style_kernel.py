@@ -138,9 +138,18 @@ def test_loss_terms_match_their_definitions(model, crops, style_images):
                 "loss_style": style_stats_loss(fo, fs, layers),
                 "loss_id1": mse(i_cc, c) + mse(i_ss, s),
                 "loss_id2": sum(mse(phi(i_cc)[l], fc[l]) + mse(phi(i_ss)[l], fs[l]) for l in layers)}
-        return m.loss(c, s), want, m.loss(c, wide)
+        full, full_wide = m.loss(c, s), m.loss(c, wide)
+        m.identity_samples = 1  # the identity terms of the first sample only; content and style terms unchanged
+        want1 = {**want, "loss_id1": mse(i_cc[:1], c[:1]) + mse(i_ss[:1], s[:1]),
+                 "loss_id2": sum(mse(phi(i_cc)[l][:1], fc[l][:1]) + mse(phi(i_ss)[l][:1], fs[l][:1])
+                                 for l in layers)}
+        return full, want, full_wide, m.loss(c, s)[1], want1, m.loss(c, wide)[1]
 
-    (total, aux), want, (total_wide, aux_wide) = run(state, content, style, wide)
+    (total, aux), want, (total_wide, aux_wide), aux1, want1, aux1_wide = run(state, content, style, wide)
+    for k in want1:
+        np.testing.assert_allclose(aux1[k], want1[k], rtol=2e-4, err_msg=f"identity_samples=1: {k}")
+    for k in ("loss_content", "loss_style"):
+        np.testing.assert_allclose(aux1_wide[k], aux_wide[k], rtol=2e-4, err_msg=f"identity_samples=1, wide: {k}")
     assert set(aux) == set(want) and all(aux[k].shape == () and aux[k].dtype == jnp.float32 for k in aux)
     for k in want:
         np.testing.assert_allclose(aux[k], want[k], rtol=2e-4, err_msg=k)
@@ -195,9 +204,11 @@ def test_config_variants_and_bad_config(vgg):
     for variant in ("", "tiny", "cpu", "paper"):
         c = style_kernel_config.get_config(variant)
         assert c.method == "style_kernel" and set(c.model) == set(sk.default_config())
-    assert style_kernel_config.get_config("cpu").train.num_steps == 2000
+    cpu = style_kernel_config.get_config("cpu")
+    assert cpu.train.num_steps == 1000 and cpu.model.identity_samples == 1 and cpu.train.init_decoder_from
     for key, value, match in (("groups", 7, "groups=7"), ("kernel_size", 4, "kernel_size=4"),
-                              ("tap_norm", "l1", "tap_norm"), ("style_layers", ("relu9_1",), "relu9_1")):
+                              ("tap_norm", "l1", "tap_norm"), ("style_layers", ("relu9_1",), "relu9_1"),
+                              ("identity_samples", -1, "identity_samples=-1")):
         bad = sk.default_config()
         bad[key] = value
         with pytest.raises(ValueError, match=match):
