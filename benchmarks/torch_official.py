@@ -6,18 +6,27 @@ He-scaled weights and is saved with ``torch.save`` as the official code saves it
 converts the files and checks jaxstyle's output against these forwards; ``benchmarks/compare.py`` times both on the
 same weights. torch is a test/benchmark extra, never a jaxstyle dependency.
 
-    forward, files = build("adain", folder)   # forward(content_nchw, style_nchw) -> image_nchw
+    official = build("adain", folder)   # official.forward(content_nchw, style_nchw) -> image_nchw
 """
 
 from __future__ import annotations
 
 import pathlib
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 
 nn = torch.nn
 METHODS = ("adain", "adaattn", "lst_r41", "lst_r31")
+
+
+class Official(NamedTuple):
+    forward: Callable  # (content, style) -> image, NCHW float32 tensors
+    files: list[pathlib.Path]  # the saved checkpoints, as the official release names them
+    modules: list[nn.Module]  # every module the forward uses (e.g. to move them to channels_last)
+
+
 VGG_WIDTHS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256), (256, 256),
               (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
 POOL_BEFORE = (2, 4, 8, 12)  # conv indices (0-based among the 16) that follow a max-pool
@@ -84,7 +93,7 @@ def _adain(tmp_path):
         (mc, sc), (ms, ss) = _stats(fc), _stats(fs)
         return dec((fc - mc) / sc * ss + ms)
 
-    return forward, [tmp_path / "vgg_normalised.pth", tmp_path / "decoder.pth"]
+    return Official(forward, [tmp_path / "vgg_normalised.pth", tmp_path / "decoder.pth"], [vgg, dec])
 
 
 # -- AdaAttN -------------------------------------------------------------------------------------------------------
@@ -163,7 +172,7 @@ def _adaattn(tmp_path, max_sample):
         t = tr(fc[3], fs[3], fc[4], fs[4], key(fc, 3), key(fs, 3), key(fc, 4), key(fs, 4))
         return dec(t, skip)
 
-    return forward, [tmp_path / n for n in names]
+    return Official(forward, [tmp_path / n for n in names], [vgg, a3, tr, dec])
 
 
 # -- LST -----------------------------------------------------------------------------------------------------------
@@ -250,16 +259,13 @@ def _lst(tmp_path, variant):
     names = [f"vgg_{variant}.pth", f"dec_{variant}.pth", f"{variant}.pth"]
     for net, name in zip((enc, dec, mul), names):
         torch.save(net.state_dict(), tmp_path / name)
-    return (lambda c_, s_: dec(mul(enc(c_), enc(s_)))), [tmp_path / nm for nm in names]
+    return Official(lambda c_, s_: dec(mul(enc(c_), enc(s_))), [tmp_path / nm for nm in names], [enc, dec, mul])
 
 
-
-
-def build(method: str, folder: pathlib.Path, *, max_sample: int = 64 * 64) -> tuple:
-    """``(forward, files)`` for ``method`` in :data:`METHODS`: the torch forward ``(content, style) -> image`` (NCHW
-    float32 tensors) and the checkpoint files written to ``folder`` for ``convert-official``. ``max_sample`` caps
-    AdaAttN's relu3_1 style positions (the official attention asserts it stays below; 4_1/5_1 use the official
-    256²)."""
+def build(method: str, folder: pathlib.Path, *, max_sample: int = 64 * 64) -> Official:
+    """The torch forward of ``method`` (one of :data:`METHODS`) with random weights, saved to ``folder`` for
+    ``convert-official``. ``max_sample``: AdaAttN's relu3_1 cap on style positions (official: 64²; relu4_1/5_1
+    use the official 256²); above it a seeded random subset, as the official code does."""
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if method == "adain":

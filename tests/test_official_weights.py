@@ -40,7 +40,7 @@ def images():
 
 @pytest.mark.parametrize("method", ["adain", "adaattn", "lst_r41", "lst_r31"])
 def test_converted_official_checkpoint_matches_the_torch_layout(method, tmp_path, images):
-    forward, files = torch_official.build(method, tmp_path)
+    forward, files, _ = torch_official.build(method, tmp_path)
     out = convert_official(method.split("_")[0], list(reversed(files)), tmp_path / "model.npz")  # any order
     c, s = images[method]
     with torch.no_grad():
@@ -58,8 +58,8 @@ def _cli(*args):
 
 
 def test_wrong_truncated_and_missing_files_give_one_error_line(tmp_path):
-    _, adain_files = torch_official.build("adain", tmp_path)
-    _, lst_files = torch_official.build("lst_r31", tmp_path / "lst")
+    adain_files = torch_official.build("adain", tmp_path).files
+    lst_files = torch_official.build("lst_r31", tmp_path / "lst").files
     out = tmp_path / "m.npz"
     cases = [
         (["adain", adain_files[0], lst_files[1]], "dec_r31.pth, not a file of the official adain release"),
