@@ -5,8 +5,9 @@
 Each size runs in its own process (so peak RSS is per size) on random images with an untrained model (speed does
 not depend on the weights). Stages are jitted and timed separately (best of ``--repeats`` after a warm-up):
 encoder (content + style), scale predictor + style nodes, style→content NCC top-k, content↔content edges, message
-passing + Patch2Feat, AdaIN + decoder. Content kNN costs N_c² — above ``--knn-max`` content nodes the benchmark
-switches to ``content_edges="spatial"`` and says so. Prints one table row per size, then XLA's FLOP count of the
+passing + Patch2Feat, AdaIN + decoder. Content kNN costs N_c² — above ``--knn-max`` content nodes (the model's
+``content_knn_max_nodes``) the model switches to spatial content edges, and the row says so. Prints one table row
+per size, then XLA's FLOP count of the
 whole forward at ``--flops-size`` against the jax matmul ceiling measured in the same run. Above ``--tile`` the
 encoder and decoder run tile by tile (exact), and from 2048² on each stage is timed once, compile included.
 """
@@ -55,10 +56,9 @@ def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int) -
     from jaxstyle.ops.norms import adain
 
     cfg = gnn.default_config()
-    h = size // 8
-    if h * h > knn_max:
-        cfg.content_edges, cfg.k_content = "spatial", 8
+    cfg.content_knn_max_nodes = knn_max
     m = gnn.build(cfg, rngs=nnx.Rngs(0))
+    edges = m.content_edge_mode((size // 8) ** 2)
     p, scales = cfg.patch_size, m.scales
     content = jax.random.uniform(jax.random.key(0), (1, size, size, 3))
     style = jax.random.uniform(jax.random.key(1), (1, style_size, style_size, 3))
@@ -82,10 +82,10 @@ def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int) -
     t["scales+nodes"], (pi, nodes) = _bench(jax.jit(nodes_fn), fc, fs, repeats=repeats)
     t["style_knn"], (idx, score) = _bench(jax.jit(lambda fc, n: knn_from_nodes(
         fc, n, k=cfg.k, patch_size=p, block_size=cfg.knn_block_size)), fc, nodes, repeats=repeats)
-    if cfg.content_edges == "knn":
+    if edges == "knn":
         cfn = jax.jit(lambda fc: content_knn_edges(fc, k=cfg.k_content, patch_size=p, block_size=cfg.knn_block_size))
     else:
-        cfn = jax.jit(lambda fc: spatial_edges(fc, k=cfg.k_content, patch_size=p))
+        cfn = jax.jit(lambda fc: spatial_edges(fc, k=min(cfg.k_content, 8), patch_size=p))
     t["content_edges"], (cidx, cscore) = _bench(cfn, fc, repeats=repeats)
 
     def mp(fc, fs, idx, score, pi, cidx, cscore):
@@ -100,7 +100,7 @@ def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int) -
         dec = functools.partial(dec_j, state)
     t["adain+decoder"], out = _bench(dec, f_agg, fs, repeats=repeats)
     assert out.shape == (1, size, size, 3) and bool(jnp.isfinite(out).all())
-    return {"size": size, "style": style_size, "content_edges": cfg.content_edges, "stages": t,
+    return {"size": size, "style": style_size, "content_edges": edges, "stages": t,
             "total": sum(t.values()), "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 

@@ -117,3 +117,25 @@ def test_content_gate_interpolates_between_the_graph_and_the_content(vgg, conten
     assert np.all(np.abs(np.asarray(grads["gate"][...])) > 0), grads["gate"]
     assert {"loss_struct", "content_gate"} <= set(aux)
     np.testing.assert_allclose(float(aux["content_gate"]), 1 / (1 + np.exp(1.0)), rtol=1e-5)
+
+
+def test_content_edges_follow_the_graph_size(vgg, content_photos, style_images):
+    """``content_edges="knn"`` up to ``content_knn_max_nodes`` content nodes, the spatial grid above: the same
+    features as a model configured ``"spatial"``; ``0`` keeps knn; explicit ``"spatial"`` stays spatial."""
+    def build(**kw):
+        cfg = gnn.default_config()
+        cfg.update(scales=(1,), **kw)
+        return gnn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+
+    default = build()
+    assert default.content_edge_mode(128 * 128) == "knn" and default.content_edge_mode(128 * 128 + 1) == "spatial"
+    assert build(content_knn_max_nodes=0).content_edge_mode(10**6) == "knn"
+    assert build(content_edges="spatial", k_content=5).content_edge_mode(4) == "spatial"
+    c, s = jnp.asarray(content_photos[:1, :64, :64]), jnp.asarray(style_images[:1, :64, :64])
+    fc, fs = default.encode(c), default.encode(s)  # 8x8 = 64 content nodes
+    auto = build(content_knn_max_nodes=63).transfer(fc, fs, k=3)[0]
+    np.testing.assert_allclose(auto, build(content_edges="spatial").transfer(fc, fs, k=3)[0], atol=1e-5)
+    assert float(jnp.abs(auto - build().transfer(fc, fs, k=3)[0]).mean()) > 1e-4  # knn gives other features
+    build(content_knn_max_nodes=63, k_content=20).check_inputs(c.shape, s.shape)  # k_content capped at the grid's 8
+    with pytest.raises(ValueError, match="content_knn_max_nodes=-1"):
+        build(content_knn_max_nodes=-1)

@@ -35,6 +35,8 @@ def default_config() -> ml_collections.ConfigDict:
         similarity="ncc",             # §3.2 "ncc" | "cosine" | "euclidean"
         use_content_edges=True,       # §3.4 / §12 layer B on or off
         content_edges="knn",          # §3.4 "knn" (feature kNN, self excluded) | "spatial" (grid neighbours)
+        content_knn_max_nodes=128 * 128,  # our choice: "knn" up to this many content nodes (a 1024² photo), the
+                                      # spatial grid edges above (the exact kNN costs O(N_c²)); 0 = always knn
         k_content=5,                  # §3.4
         scales=(1, 2, 3),             # §4.1; (1,) switches the deformable scales off
         scale_mode="soft",            # §4.3 "soft" | "gumbel_st"
@@ -81,6 +83,8 @@ class GNNStyle(Stylizer):
             raise ValueError(f"similarity={cfg.similarity!r}: choose one of {', '.join(SIMILARITIES)}")
         if cfg.content_edges not in ("knn", "spatial"):
             raise ValueError(f"content_edges={cfg.content_edges!r}: use 'knn' or 'spatial'")
+        if int(cfg.content_knn_max_nodes) < 0:
+            raise ValueError(f"content_knn_max_nodes={cfg.content_knn_max_nodes}: must be >= 0 (0 = always knn)")
         if cfg.aggregator not in AGGREGATORS:
             raise ValueError(f"aggregator={cfg.aggregator!r}: choose one of {', '.join(AGGREGATORS)}")
         scales = tuple(int(s) for s in cfg.scales)
@@ -130,9 +134,19 @@ class GNNStyle(Stylizer):
                              f"{style_shape[1]}x{style_shape[2]} style)")
         if cfg.use_content_edges:
             kc = cfg.k_content
-            limit = 8 if cfg.content_edges == "spatial" else hc * wc - 1
+            limit = 8 if self.content_edge_mode(hc * wc) == "spatial" else hc * wc - 1
+            if cfg.content_edges == "knn" and limit == 8:  # switched by size: the grid has 8 neighbours
+                kc = min(kc, 8)
             if not 1 <= kc <= limit:
                 raise ValueError(f"k_content={kc}: must be between 1 and {limit}")
+
+    def content_edge_mode(self, n_content: int) -> str:
+        """``"knn"`` or ``"spatial"``: the configured content edges for ``n_content`` nodes (``content_edges="knn"``
+        turns spatial above ``content_knn_max_nodes``)."""
+        limit = int(self.cfg.content_knn_max_nodes)
+        if self.cfg.content_edges == "knn" and limit and n_content > limit:
+            return "spatial"
+        return self.cfg.content_edges
 
     # -- the stylization transform --------------------------------------------------------------------------
     def scale_probs(self, fc: jax.Array, fs: jax.Array, *, key: jax.Array | None = None,
@@ -166,11 +180,12 @@ class GNNStyle(Stylizer):
                                     block_size=cfg.knn_block_size)
         cidx = cscore = None
         if self.layer_b is not None:
-            if cfg.content_edges == "knn":
+            if self.content_edge_mode(fc.shape[1] * fc.shape[2]) == "knn":
                 cidx, cscore = content_knn_edges(sg(fc), k=cfg.k_content, patch_size=p, similarity=cfg.similarity,
                                                  block_size=cfg.knn_block_size)
             else:
-                cidx, cscore = spatial_edges(sg(fc), k=cfg.k_content, patch_size=p, similarity=cfg.similarity)
+                cidx, cscore = spatial_edges(sg(fc), k=min(cfg.k_content, 8), patch_size=p,
+                                             similarity=cfg.similarity)
         style_graph, content_graph = build_graph(fc, fs, idx, score, scale_probs=pi, content_idx=cidx,
                                                   content_score=cscore)
         f_agg = propagate_fast(self.layer_a, self.layer_b, style_graph, content_graph, content_hw=fc.shape[1:3],
