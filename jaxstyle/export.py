@@ -1,8 +1,7 @@
 """Export inference weights from a training workdir: ``python -m jaxstyle.export WORKDIR --out model.npz``.
 
 The file holds the trainable parameters (float16 by default: half the size, and the decoders' outputs change by
-< 1/255; ``--dtype int8``: weight matrices quantized per output channel, half again, for the larger models; ``--dtype int4``:
-4-bit, one scale per output channel and 64 inputs, a quarter of float16) plus
+< 1/255; ``--dtype int8``: weight matrices quantized per output channel, half again, for the larger models) plus
 metadata: method, model config, training step and the VGG-19 encoder's identity. ``infer.py --checkpoint`` and
 :func:`jaxstyle.load_pretrained` read it with NumPy only.
 """
@@ -17,7 +16,7 @@ import sys
 import numpy as np
 
 FORMAT = "jaxstyle-weights/1"
-DTYPES = ("float16", "float32", "int8", "int4")
+DTYPES = ("float16", "float32", "int8")
 
 
 def export(workdir: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "float16",
@@ -28,7 +27,7 @@ def export(workdir: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "
       FileNotFoundError: no finished checkpoint. ValueError: ``out`` exists (without ``overwrite``), bad dtype.
     """
     from jaxstyle.checkpoint import latest_step, restore_params
-    from jaxstyle.params import flatten, quantize_int4, quantize_int8, write_npz
+    from jaxstyle.params import flatten, quantize_int8, write_npz
     from jaxstyle.weights.store import default_vgg_path, load_vgg_npz
 
     if dtype not in DTYPES:
@@ -46,9 +45,8 @@ def export(workdir: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "
         "training": {k: config[k] for k in ("data", "optim", "train", "seed") if k in config},
     }
     flat = flatten(params)
-    if dtype in ("int8", "int4"):
-        quantize = quantize_int8 if dtype == "int8" else quantize_int4
-        return write_npz(out, quantize(flat), meta=meta, overwrite=overwrite)
+    if dtype == "int8":
+        return write_npz(out, quantize_int8(flat), meta=meta, overwrite=overwrite)
     return write_npz(out, flat, meta=meta, overwrite=overwrite, dtype=np.dtype(dtype))
 
 

@@ -19,8 +19,6 @@ from jaxstyle._io import atomic_path
 
 META_KEY = "__meta__"
 Q8_SUFFIX, SCALE_SUFFIX = "::q8", "::scale"  # an int8-quantized array and its per-output-channel scales
-Q4_SUFFIX, Q4_SCALE_SUFFIX, SHAPE_SUFFIX = "::q4", "::q4scale", "::shape"  # int4: packed nibbles, group scales
-Q4_GROUP = 64  # int4: input elements sharing one scale (per output channel)
 
 
 def quantize_int8(flat: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -39,44 +37,12 @@ def quantize_int8(flat: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def quantize_int4(flat: dict[str, np.ndarray], group: int = Q4_GROUP) -> dict[str, np.ndarray]:
-    """Every array of rank >= 2 as 4-bit integers in [-7, 7], two per byte (``KEY::q4``), with one float16 scale
-    per output channel (the last axis) and group of ``group`` input elements (``KEY::q4scale [groups, Cout]``) and
-    the shape (``KEY::shape``); the rest as float16. About a quarter of float16; :func:`read_npz` dequantizes."""
-    out = {}
-    for k, v in flat.items():
-        v = np.asarray(v, np.float32)
-        if v.ndim < 2:
-            out[k] = v.astype(np.float16)
-            continue
-        m = v.reshape(-1, v.shape[-1])
-        n_groups = -(-m.shape[0] // group)
-        m = np.pad(m, ((0, n_groups * group - m.shape[0]), (0, 0))).reshape(n_groups, group, -1)
-        scale = (np.abs(m).max(1) / 7.0).astype(np.float16)  # [groups, Cout]; float16 before use: exact inverse
-        safe = np.where(scale > 0, scale, 1).astype(np.float32)[:, None]
-        q = (np.clip(np.round(m / safe), -7, 7).astype(np.int16) + 8).astype(np.uint8).reshape(-1)
-        q = np.pad(q, (0, q.size % 2))
-        out[k + Q4_SUFFIX] = (q[0::2] | (q[1::2] << 4)).astype(np.uint8)
-        out[k + Q4_SCALE_SUFFIX] = scale
-        out[k + SHAPE_SUFFIX] = np.asarray(v.shape, np.int64)
-    return out
-
-
 def _dequantize(flat: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    suffixes = (Q8_SUFFIX, SCALE_SUFFIX, Q4_SUFFIX, Q4_SCALE_SUFFIX, SHAPE_SUFFIX)
-    out = {k: v for k, v in flat.items() if not k.endswith(suffixes)}
+    out = {k: v for k, v in flat.items() if not k.endswith((Q8_SUFFIX, SCALE_SUFFIX))}
     for k in flat:
         if k.endswith(Q8_SUFFIX):
             base = k[: -len(Q8_SUFFIX)]
             out[base] = flat[k].astype(np.float32) * flat[base + SCALE_SUFFIX]
-        elif k.endswith(Q4_SUFFIX):
-            base = k[: -len(Q4_SUFFIX)]
-            shape, scale = tuple(flat[base + SHAPE_SUFFIX]), flat[base + Q4_SCALE_SUFFIX].astype(np.float32)
-            packed = flat[k]
-            q = np.stack([packed & 15, packed >> 4], -1).reshape(-1).astype(np.float32) - 8
-            n_groups, cout = scale.shape
-            m = (q[: scale.size * (q.size // scale.size)].reshape(n_groups, -1, cout) * scale[:, None])
-            out[base] = m.reshape(-1, cout)[: int(np.prod(shape[:-1]))].reshape(shape)
     return out
 
 
@@ -119,8 +85,8 @@ def write_npz(path: str | os.PathLike, flat: dict[str, np.ndarray], *, meta: dic
 
 
 def read_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """``(flat arrays, metadata)`` of a weights ``.npz`` (metadata ``{}`` when absent; int8- and int4-quantized arrays
-    come back dequantized, float32). Raises ``ValueError``."""
+    """``(flat arrays, metadata)`` of a weights ``.npz`` (metadata ``{}`` when absent; int8-quantized arrays come
+    back dequantized, float32). Raises ``ValueError``."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: parameter file not found")
