@@ -81,6 +81,21 @@ def test_blocked_attention_equals_full_and_labels_restrict():
     assert idx.shape == (30,) and len(set(idx.tolist())) == 30 and idx.max() < 100
 
 
+def test_adaattn_alpha_blends_towards_the_content_attending_to_itself(vgg, small):
+    """α = 0 is the identity-loss path ``transform(fc, fc)`` (what the decoder learns to render as the photo)."""
+    m = adaattn.build(adaattn.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
+    c, s = (jnp.asarray(x[:2]) for x in small)
+    fc, fs = m.encode(c), m.encode(s)
+    run = jax.jit(lambda a: m.transform(fc, fs, a))  # a traced α
+    full, own = m.transform(fc, fs), m.transform(fc, fc)
+    for k in full:  # jit vs eager: ~1e-3 on O(1) features
+        np.testing.assert_allclose(run(0.0)[k], own[k], rtol=1e-3, atol=3e-3)
+        np.testing.assert_allclose(run(1.0)[k], full[k], rtol=1e-3, atol=3e-3)
+        assert not np.allclose(own[k], full[k], atol=0.1), k
+    half = m.transform(fc, fs, 0.5)
+    np.testing.assert_allclose(half["a4"], 0.5 * (full["a4"] + own["a4"]), rtol=1e-3, atol=3e-3)
+
+
 def test_adaattn_region_labels_and_sampling_cap(vgg, small):
     cfg = adaattn.default_config()
     m = adaattn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)

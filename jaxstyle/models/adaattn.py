@@ -148,7 +148,9 @@ class AdaAttN(Stylizer):
     def transform(self, fc: Features, fs: Features, alpha: float | jax.Array = 1.0, *, key: jax.Array | None = None,
                   labels: tuple[jax.Array, jax.Array] | None = None) -> Features:
         """The decoder's input: ``{"t": merge(A4 + up(A5)) [B, h/8, w/8, 512], "skip": A3 [B, h/4, w/4, 256],
-        "a4": A4}``; each module's output is ``α·A + (1 − α)·F_c`` at its level.
+        "a4": A4}``; each module's output is ``α·A(c, s) + (1 − α)·A(c, c)`` at its level: α = 0 gives the content
+        attending to itself, the features the identity loss trains the decoder to render as the photo (the raw
+        ``F_c`` is not a decoder input; the official code has no α). ``A(c, c)`` is computed only when ``α < 1``.
 
         Args:
           key: draws the style subsets (only where a style exceeds ``max_sample``); default ``sample_seed``.
@@ -158,13 +160,21 @@ class AdaAttN(Stylizer):
         cfg = self.cfg
         key = self._sample_key(key)
         block = int(cfg.query_block)
+        full = isinstance(alpha, (int, float)) and alpha == 1.0
 
         def module(block_mod, level, cap):
-            lab = None if labels is None else (_downsample_labels(labels[0], fc[level].shape[1:3]),
-                                               _downsample_labels(labels[1], fs[level].shape[1:3]))
-            a = block_mod(fc[level], fs[level], keys(fc, level, cfg.shallow_layer), keys(fs, level, cfg.shallow_layer),
-                          max_sample=cap, key=key, block=block, labels=lab)
-            return alpha * a + (1.0 - alpha) * fc[level]
+            def attend(f, lab):  # content attends to f (the style, or the content itself); lab: f's labels
+                lab = None if labels is None else (_downsample_labels(labels[0], fc[level].shape[1:3]),
+                                                   _downsample_labels(lab, f[level].shape[1:3]))
+                return block_mod(fc[level], f[level], keys(fc, level, cfg.shallow_layer),
+                                 keys(f, level, cfg.shallow_layer), max_sample=cap, key=key, block=block, labels=lab)
+
+            a = attend(fs, None if labels is None else labels[1])
+            if full:
+                return a
+            own = jax.lax.cond(jnp.asarray(alpha) < 1.0, lambda: attend(fc, None if labels is None else labels[0]),
+                               lambda: a)
+            return alpha * a + (1.0 - alpha) * own
 
         a4 = module(self.attn_4, "relu4_1", int(cfg.max_sample_45))
         a5 = module(self.attn_5, "relu5_1", int(cfg.max_sample_45))
