@@ -35,12 +35,14 @@ TORCH_METHODS = ("adain", "lst_r41", "adaattn")
 
 def _images(size: int, style_size: int):
     """Real photo and painting, resized to ``[1, size, size, 3]`` / ``[1, style_size, style_size, 3]`` float32."""
+    sys.path.insert(0, str(ROOT))
+    import jax
     import numpy as np
-    from PIL import Image
+
+    import jaxstyle
 
     def load(path, n):
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB").resize((n, n), Image.BICUBIC), np.float32)[None] / 255.0
+        return np.asarray(jax.image.resize(jaxstyle.load_image(path), (n, n, 3), "linear")).clip(0, 1)[None]
 
     return load(SHARED / "content" / "golden_gate.jpg", size), load(SHARED / "style" / "starry_night.jpg", style_size)
 

@@ -83,13 +83,14 @@ def flat_params(model: nnx.Module) -> dict[str, np.ndarray]:
 
 def write_npz(path: str | os.PathLike, flat: dict[str, np.ndarray], *, meta: dict | None = None,
               overwrite: bool = False, dtype: Any = None) -> pathlib.Path:
-    """Atomically write ``flat`` arrays (optionally cast, e.g. ``np.float16``) and ``meta`` to ``path``."""
+    """Atomically write ``flat`` arrays (optionally cast, e.g. ``np.float16``) and ``meta`` to ``path`` (a
+    zip-deflated ``.npz``: int8 weights shrink ~8%)."""
     arrays = {k: (np.asarray(v).astype(dtype) if dtype is not None else np.asarray(v)) for k, v in flat.items()}
     if meta is not None:
         arrays[META_KEY] = np.asarray(json.dumps(meta, sort_keys=True))
     with atomic_path(path, overwrite=overwrite, error=ValueError) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez_compressed(f, **arrays)
     return pathlib.Path(path)
 
 

@@ -21,8 +21,8 @@ PRETRAINED_DIR = pathlib.Path(__file__).parent / "pretrained"
 #: Shipped inference weights: method name -> (file in ``jaxstyle/pretrained/``, sha256). Each file's metadata
 #: (``jaxstyle.params.read_meta``) records its training config and step; the README gives the commands.
 PRETRAINED: dict[str, tuple[str, str]] = {
-    # AdaAttN: 13.6 M parameters, so int8 (13.7 MB) is its smallest export within ~1/255 of float16 (27 MB)
-    "adaattn": ("adaattn.npz", "6a11a0429fb1b9785599d9c714bfdf1639c83ee72d069d4e6670f5fa73ad16af"),  # int8
+    # AdaAttN: 13.6 M parameters, so int8 (12.5 MB deflated) is its smallest export within ~1/255 of float16 (27 MB)
+    "adaattn": ("adaattn.npz", "f43c59eef3037a88cf9f17afa7b34391ec64d1231d215d7e7cd28a43c1da0a4f"),  # int8
     "adain": ("adain.npz", "24bc4b915134efa1a0d4d4df30e71442d50057116cfb0244b715bc46da08e4cb"),
     "gnn": ("gnn.npz", "3027458d9e7ddd4941cabc7f88cee4a264858319f36047fbdb15702a5d3196d8"),
     "style_kernel": ("style_kernel.npz", "c13fe37f86f73a0e002bc75bbf132198f4a5e2ba64c7ab960d0d1ae2077c849e"),  # int8
