@@ -134,16 +134,26 @@ def test_missing_or_empty_data_dirs_name_the_directory(tmp_path):
 
 
 def test_step_on_4_devices_equals_1_device(vgg, content_photos, style_images):
+    """One step on a batch sharded over 4 devices updates the replicated parameters as on 1 device.
+
+    Compared by the gradient's relative norm, not element-wise: the partitioned program rounds the forward pass
+    differently (~1e-6), and at random init the AdaIN loss amplifies an input change of 1e-6 (relative) ~1000x in
+    the first decoder kernel's gradient (measured), so element-wise rtol=1e-5 fails on some CPUs with a correct
+    step. The bound still separates a real sharding bug: the gradient of one device's shard alone is checked to lie
+    far outside it.
+    """
     if jax.device_count() < 4:
         pytest.skip("needs 4 (fake) devices")
+    from flax import nnx
     from jaxstyle.models import adain
 
+    # four distinct (content, style) pairs, so each device's shard has its own gradient
     content = np.concatenate([content_photos, content_photos[::-1]])[:, :32, :32]
-    style = np.concatenate([style_images, style_images[::-1]])[:, :32, :32]
-    results = []
-    for n in (1, 4):
+    style = np.concatenate([style_images, style_images])[:, :32, :32]
+
+    def one_step(n, c, s):
         mesh = parallel.data_mesh(n)
-        model = adain.build(adain.default_config(), rngs=__import__("flax").nnx.Rngs(0), encoder=vgg)
+        model = adain.build(adain.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
         tx = optax.sgd(1.0)  # the update is the gradient itself: compare gradients, not Adam's g/sqrt(v) noise
         traces = []
 
@@ -155,16 +165,24 @@ def test_step_on_4_devices_equals_1_device(vgg, content_photos, style_images):
         before = jax.device_get(state.params)
         state = parallel.replicate(state, mesh)
         step = make_train_step(graphdef, tx, loss_fn, mesh)
-        batch = parallel.to_global({"content": content, "style": style}, mesh)
+        batch = parallel.to_global({"content": c, "style": s}, mesh)
         assert len(batch["content"].sharding.device_set) == n
         state, m = step(state, batch)
         grads = jax.tree.map(lambda a, b: b - a, jax.device_get(state.params), before)
         state, m2 = step(state, batch)  # same shapes: no retrace
         assert len(traces) == 1
-        results.append(([float(m["loss"]), float(m2["loss"])], grads))
-    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
-    for g1, g4 in zip(jax.tree.leaves(results[0][1]), jax.tree.leaves(results[1][1])):
-        np.testing.assert_allclose(g4, g1, rtol=1e-5, atol=1e-5 * np.abs(g1).max())
+        return [float(m["loss"]), float(m2["loss"])], grads
+
+    def rel(a, b):
+        norm = lambda t: np.sqrt(sum(float((np.asarray(x, np.float64) ** 2).sum()) for x in jax.tree.leaves(t)))
+        return norm(jax.tree.map(lambda x, y: x - y, a, b)) / norm(a)
+
+    loss1, g1 = one_step(1, content, style)
+    loss4, g4 = one_step(4, content, style)
+    np.testing.assert_allclose(loss4, loss1, rtol=1e-5)
+    assert rel(g1, g4) < 1e-3
+    _, g_shard = one_step(1, content[:1], style[:1])  # what a step that skipped the all-reduce would apply
+    assert rel(g1, g_shard) > 1e-2
 
 
 def test_batch_not_divisible_by_devices_is_a_clear_error():
