@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-STAGES = ("encoder", "scales+nodes", "style_knn", "content_edges", "message_passing", "adain+decoder")
+STAGES = ("encoder", "scales", "style_knn", "content_edges", "message_passing", "adain+decoder")
 
 
 def _bench(fn, *args, repeats):
@@ -40,7 +40,7 @@ def _bench(fn, *args, repeats):
     return best, out
 
 
-def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int) -> dict:
+def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int, algorithm: str) -> dict:
     import functools
 
     import jax
@@ -48,8 +48,9 @@ def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int) -
     from flax import nnx
 
     from jaxstyle.ops.tiling import tiled_apply
-    from jaxstyle.graph.build import content_knn_edges, knn_from_nodes, spatial_edges
-    from jaxstyle.graph.deform import mixed_style_nodes
+    from jaxstyle.graph.build import content_knn_edges, knn_from_nodes, knn_windows, spatial_edges
+    from jaxstyle.graph.deform import mixed_style_nodes, scale_maps
+    from jaxstyle.ops.patches import feat2patch
     from jaxstyle.graph.graphs import build_graph
     from jaxstyle.graph.message_passing import propagate_fast
     from jaxstyle.models import gnn
@@ -57,12 +58,13 @@ def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int) -
 
     cfg = gnn.default_config()
     cfg.content_knn_max_nodes = knn_max
+    cfg.knn_algorithm = algorithm
     m = gnn.build(cfg, rngs=nnx.Rngs(0))
     edges = m.content_edge_mode((size // 8) ** 2)
     p, scales = cfg.patch_size, m.scales
     content = jax.random.uniform(jax.random.key(0), (1, size, size, 3))
     style = jax.random.uniform(jax.random.key(1), (1, style_size, style_size, 3))
-    t = {}
+    t, rss = {}, {}
     graphdef, state = nnx.split(m)
     enc_j = jax.jit(lambda st, x: nnx.merge(graphdef, st).encode(x))
     dec_j = jax.jit(lambda st, f, s: nnx.merge(graphdef, st).decoder(adain(f, s)))
@@ -74,19 +76,32 @@ def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int) -
     t_c, fc = _bench(enc, content, repeats=repeats)
     t_s, fs = _bench(enc, style, repeats=repeats)
     t["encoder"] = t_c + t_s
+    rss["encoder"] = _rss_gb()
 
-    def nodes_fn(fc, fs):
+    def nodes_fn(fc, fs):  # what the style kNN reads: the scale maps (gram) or the cut, mixed patches (patches)
         pi = m.scale_probs(fc, fs)
-        return pi, mixed_style_nodes(fs, pi, scales, p)
+        return pi, (scale_maps(fs, scales) if algorithm == "gram" else mixed_style_nodes(fs, pi, scales, p))
 
-    t["scales+nodes"], (pi, nodes) = _bench(jax.jit(nodes_fn), fc, fs, repeats=repeats)
-    t["style_knn"], (idx, score) = _bench(jax.jit(lambda fc, n: knn_from_nodes(
-        fc, n, k=cfg.k, patch_size=p, block_size=cfg.knn_block_size)), fc, nodes, repeats=repeats)
-    if edges == "knn":
-        cfn = jax.jit(lambda fc: content_knn_edges(fc, k=cfg.k_content, patch_size=p, block_size=cfg.knn_block_size))
+    t["scales"], (pi, nodes) = _bench(jax.jit(nodes_fn), fc, fs, repeats=repeats)
+    rss["scales"] = _rss_gb()
+    bs = cfg.knn_block_size
+    if algorithm == "gram":
+        sfn = jax.jit(lambda fc, n, pi: knn_windows(fc, n, k=cfg.k, patch_size=p, dilations=scales, weights=pi,
+                                                    block_size=bs))
     else:
+        sfn = jax.jit(lambda fc, n, pi: knn_from_nodes(fc, n, k=cfg.k, patch_size=p, block_size=bs))
+    t["style_knn"], (idx, score) = _bench(sfn, fc, nodes, pi, repeats=repeats)
+    rss["style_knn"] = _rss_gb()
+    del nodes
+    if edges == "spatial":
         cfn = jax.jit(lambda fc: spatial_edges(fc, k=min(cfg.k_content, 8), patch_size=p))
+    elif algorithm == "gram":
+        cfn = jax.jit(lambda fc: content_knn_edges(fc, k=cfg.k_content, patch_size=p, block_size=bs))
+    else:
+        cfn = jax.jit(lambda fc: knn_from_nodes(fc, feat2patch(fc, p), k=cfg.k_content, patch_size=p,
+                                                block_size=bs, exclude_self=True))
     t["content_edges"], (cidx, cscore) = _bench(cfn, fc, repeats=repeats)
+    rss["content_edges"] = _rss_gb()
 
     def mp(fc, fs, idx, score, pi, cidx, cscore):
         sg, cg = build_graph(fc, fs, idx, score, scale_probs=pi, content_idx=cidx, content_score=cscore)
@@ -94,14 +109,21 @@ def run_one(size: int, style_size: int, repeats: int, knn_max: int, tile: int) -
                               patch_size=p, scales=scales, chunk=cfg.mp_chunk)
 
     t["message_passing"], f_agg = _bench(jax.jit(mp), fc, fs, idx, score, pi, cidx, cscore, repeats=repeats)
+    rss["message_passing"] = _rss_gb()
     if size > tile:
         dec = lambda f, s: tiled_apply(lambda t: dec_j(state, t, s), f, tile=tile // 8, halo=8, scale=8)  # noqa
     else:
         dec = functools.partial(dec_j, state)
     t["adain+decoder"], out = _bench(dec, f_agg, fs, repeats=repeats)
+    rss["adain+decoder"] = _rss_gb()
     assert out.shape == (1, size, size, 3) and bool(jnp.isfinite(out).all())
     return {"size": size, "style": style_size, "content_edges": edges, "stages": t,
-            "total": sum(t.values()), "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+            "total": sum(t.values()), "peak_rss_gb": _rss_gb(), "rss_after": rss}
+
+
+def _rss_gb() -> float:
+    """Peak RSS of this process so far (GB): read after each stage, it shows which stage raised the peak."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def analytic_flops(m, size: int, style_size: int) -> dict[str, float]:
@@ -131,19 +153,29 @@ def analytic_flops(m, size: int, style_size: int) -> dict[str, float]:
     sp = m.scale_predictor
     scale = 0.0 if sp is None else 2.0 * ns * 9 * (sp.conv1.kernel.shape[2] * sp.conv1.kernel.shape[3]
                                                     + sp.conv2.kernel.shape[2] * sp.conv2.kernel.shape[3])
-    knn_c = 2.0 * nc * (nc if cfg.content_edges == "knn" else 0) * c * p2
+    knn_c = 2.0 * nc * (nc if m.content_edge_mode(nc) == "knn" else 0) * c * p2
+    knn_s = 2.0 * nc * ns * c * p2
+    if cfg.knn_algorithm == "gram":
+        from jaxstyle.graph.build import knn_windows_flops
+
+        hw, hws = (size // 8,) * 2, (style_size // 8,) * 2
+        knn_s = knn_windows_flops(hw, hws, c, patch_size=cfg.patch_size, dilations=m.scales,
+                                  block_size=cfg.knn_block_size)
+        knn_c = knn_c and knn_windows_flops(hw, hw, c, patch_size=cfg.patch_size, block_size=cfg.knn_block_size)
     passes = 2 if cfg.aggregator == "gat" else 1  # layer B projects every offset's messages once per pass
-    return {"encoder": vgg(size) + vgg(style_size), "scale predictor": scale, "style kNN": 2.0 * nc * ns * c * p2,
+    return {"encoder": vgg(size) + vgg(style_size), "scale predictor": scale, "style kNN": knn_s,
             "content kNN": knn_c, "message passing": passes * p2 * 2.0 * nc * c * c, "decoder": dec}
 
 
-def flops_report(size: int, repeats: int) -> None:
+def flops_report(size: int, repeats: int, algorithm: str) -> None:
     import jax
     from flax import nnx
 
     from jaxstyle.models import gnn
 
-    m = gnn.build(gnn.default_config(), rngs=nnx.Rngs(0))
+    cfg = gnn.default_config()
+    cfg.knn_algorithm = algorithm
+    m = gnn.build(cfg, rngs=nnx.Rngs(0))
     graphdef, state = nnx.split(m)
     fwd = jax.jit(lambda st, c, s: nnx.merge(graphdef, st)(c, s))
     c = jax.random.uniform(jax.random.key(0), (1, size, size, 3))
@@ -174,20 +206,23 @@ def main() -> None:
     ap.add_argument("--tile", type=int, default=1024, help="encoder/decoder tile above this size")
     ap.add_argument("--knn-max", type=int, default=128 * 128, help="content nodes above which edges are spatial")
     ap.add_argument("--flops-size", type=int, default=512, help="0 to skip")
+    ap.add_argument("--knn-algorithm", default="gram", choices=("gram", "patches"), help="the model's knn_algorithm")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, min(args.style_size, args.one), args.repeats, args.knn_max, args.tile)))
+        print(json.dumps(run_one(args.one, min(args.style_size, args.one), args.repeats, args.knn_max, args.tile,
+                                 args.knn_algorithm)))
         return
     import jax
 
-    print(f"backend={jax.default_backend()}, style = min(content, {args.style_size})², k=5, p=5, scales=(1,2,3)")
+    print(f"backend={jax.default_backend()}, style = min(content, {args.style_size})², k=5, p=5, scales=(1,2,3), "
+          f"knn_algorithm={args.knn_algorithm}")
     print(f"{'content':>8} {'style':>6} {'edges':>8} " + " ".join(f"{s:>15}" for s in STAGES)
           + f" {'total s':>8} {'peak GB':>8}")
     for size in args.sizes:
         cmd = [sys.executable, __file__, "--one", str(size), "--style-size", str(args.style_size),
                "--repeats", str(args.repeats if size < 2048 else args.big_repeats), "--knn-max", str(args.knn_max),
-               "--tile", str(args.tile)]
+               "--tile", str(args.tile), "--knn-algorithm", args.knn_algorithm]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             print(f"{size:>8} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
@@ -196,8 +231,9 @@ def main() -> None:
         print(f"{d['size']:>8} {d['style']:>6} {d['content_edges']:>8} "
               + " ".join(f"{d['stages'][s]:>15.2f}" for s in STAGES)
               + f" {d['total']:>8.2f} {d['peak_rss_gb']:>8.2f}", flush=True)
+        print(f"{'peak RSS GB after each stage':>24} " + " ".join(f"{d['rss_after'][s]:>15.2f}" for s in STAGES))
     if args.flops_size:
-        flops_report(args.flops_size, args.repeats)
+        flops_report(args.flops_size, args.repeats, args.knn_algorithm)
 
 
 if __name__ == "__main__":

@@ -248,3 +248,27 @@ def test_jit_traces_once():
             ref_idx, ref_score = ref_topk(ref_sim(xc[i], xs[i], "ncc"), 3)
             np.testing.assert_array_equal(np.asarray(idx[i]), ref_idx)
             np.testing.assert_allclose(np.asarray(score[i]), ref_score, atol=1e-5)
+
+
+@pytest.mark.parametrize("similarity", ["ncc", "cosine", "euclidean"])
+def test_gram_windows_match_cut_patches_with_mixed_scales(similarity):
+    """knn_windows (feature Grams + shifted adds) on scale-mixed style windows equals the brute-force scores of
+    the cut, mixed patch vectors, on non-negative features with a large mean (VGG-like: the algebraic centring
+    must not cancel)."""
+    from jaxstyle.graph.build import knn_windows
+    from jaxstyle.graph.deform import mixed_style_nodes, scale_maps
+    from jaxstyle.ops.patches import feat2patch
+
+    rng = np.random.default_rng(11)
+    fc = jnp.asarray(np.abs(rng.normal(size=(B, 10, 9, C))) + 3.0, jnp.float32)
+    fs = jnp.asarray(np.abs(rng.normal(size=(B, 12, 11, C))) + 3.0, jnp.float32)
+    pi = jax.nn.softmax(jnp.asarray(rng.normal(size=(B, 12, 11, 3)), jnp.float32), axis=-1)
+    scales, k = (1, 2, 3), 4
+    idx, val = qjit(lambda c, s, w: knn_windows(c, scale_maps(s, scales), k=k, patch_size=3, dilations=scales,
+                                                weights=w, similarity=similarity, block_size=20))(fc, fs, pi)
+    ref = np.asarray(qjit(lambda c, s, w: scores(feat2patch(c, 3), mixed_style_nodes(s, w, scales, 3),
+                                                 similarity))(fc, fs, pi))
+    assert idx.shape == val.shape == (B, 90, k)
+    tol = dict(rtol=1e-5, atol=1e-3) if similarity == "euclidean" else dict(atol=2e-5)
+    np.testing.assert_allclose(np.asarray(val), -np.sort(-ref, axis=-1)[..., :k], **tol)
+    np.testing.assert_allclose(np.take_along_axis(ref, np.asarray(idx), -1), np.asarray(val), **tol)
