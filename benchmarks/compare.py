@@ -1,16 +1,18 @@
 """Benchmark: jaxstyle beside the official PyTorch code, in one run, on the same weights (prints and writes a table).
 
-    python benchmarks/compare.py [--methods adain,lst_r41,adaattn,gnn] [--sizes 256,512,1024] [--runs 5]
-                                 [--out docs/benchmarks.md]
+    python benchmarks/compare.py [--methods adain,lst_r41,adaattn,gnn] [--sizes 256,512,1024] [--big-sizes 2048]
+                                 [--runs 5] [--out docs/benchmarks.md]
 
 For each method and content size (batch 1; the style image has the content's size, at most ``--max-style``; style
 encoding included): the torch module layouts of ``benchmarks/torch_official.py`` (the official repositories' code,
 random He-scaled weights) are saved, converted with ``convert-official`` and loaded by jaxstyle, so both sides run
-the same weights. Each (method, size, framework) runs in its own process, so its peak RSS is its own: build, one
+the same weights; the GNN (no official code) runs its shipped model, jaxstyle only. Each (method, size, framework) runs in its own process, so its peak RSS is its own: build, one
 warm-up call (jax: the compile), then the median of ``--runs`` timed calls. PyTorch runs under
-``torch.inference_mode()`` in NCHW and in channels_last; the faster is compared. FLOPs are XLA's count of the
-jaxstyle program (the same algorithm on both sides); GFLOP/s is against the fp32 matmul ceiling measured in the
-same run (the faster of jax and torch on 2048² @ 2048²). The GNN has no official PyTorch code: jaxstyle only.
+``torch.inference_mode()`` in NCHW and in channels_last; the faster is compared. FLOPs are the dense work
+(matmuls and convolutions, loops times their trips: ``benchmarks/flops.py``) of the jaxstyle program, the same
+algorithm on both sides; GFLOP/s is against the fp32 matmul ceiling measured in the same run (the faster of jax
+and torch on 2048² @ 2048²). ``--big-sizes`` adds larger contents for AdaAttN and the GNN (jaxstyle's bounded
+attention and blocked NCC; the official AdaAttN builds an HW×HW attention matrix there).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 TORCH_METHODS = ("adain", "lst_r41", "adaattn")
+BIG_METHODS = ("adaattn", "gnn")
 
 
 def _images(size: int, style_size: int):
@@ -81,14 +84,13 @@ def child_jax(method: str, size: int, style_size: int, runs: int) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             files = torch_official.build(method, pathlib.Path(tmp)).files
             model = jaxstyle.load_pretrained(convert_official(method.split("_")[0], files, pathlib.Path(tmp) / "m.npz"))
+    from benchmarks.flops import dense_flops
+
     graphdef, state = nnx.split(model)
-    fn = jax.jit(lambda st, c, s: nnx.merge(graphdef, st)(c, s))
-    compiled = fn.lower(state, c, s).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    forward = lambda st, c, s: nnx.merge(graphdef, st)(c, s)  # noqa: E731
+    compiled = jax.jit(forward).lower(state, c, s).compile()
     first, median = _timed(lambda: jax.block_until_ready(compiled(state, c, s)), runs)
-    return {"first_s": first, "median_s": median, "flops": float((cost or {}).get("flops", 0.0)),
-            "peak_gb": _peak_gb()}
+    return {"first_s": first, "median_s": median, "flops": dense_flops(forward, state, c, s), "peak_gb": _peak_gb()}
 
 
 def child_torch(method: str, size: int, style_size: int, runs: int) -> dict:
@@ -186,6 +188,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--methods", default="adain,lst_r41,adaattn,gnn")
     p.add_argument("--sizes", default="256,512,1024")
+    p.add_argument("--big-sizes", default="2048", help="further sizes for adaattn and gnn ('' for none)")
     p.add_argument("--max-style", type=int, default=1024, help="style side: the content's, at most this")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--timeout", type=float, default=1800, help="seconds per (method, size, framework)")
@@ -208,7 +211,8 @@ def main() -> int:
     print(f"fp32 matmul ceiling (2048³): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in ceil.items()), flush=True)
     rows = []
     for method in methods:
-        for size in map(int, a.sizes.split(",")):
+        sizes = a.sizes.split(",") + (a.big_sizes.split(",") if method in BIG_METHODS and a.big_sizes else [])
+        for size in map(int, sizes):
             style = min(size, a.max_style)
             row = {"method": method, "size": size, "style": style,
                    "jax": _run_child("jax", method, size, style, a.runs, a.timeout)}

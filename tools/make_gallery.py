@@ -1,6 +1,6 @@
 """Render the README gallery: content × style with every method that ships a model, and the GNN at k ∈ {1, 5, 20}.
 
-    python tools/make_gallery.py --out docs/gallery.jpg [--model lst=FILE.npz ...] [--size 384]
+    python tools/make_gallery.py --out docs/gallery.jpg [--overwrite] [--model lst=FILE.npz ...] [--size 384]
 
 Contents are scikit-image's bundled photos (``pip install scikit-image``; public domain / CC0), styles are
 public-domain paintings from ``../shared/data/style``. Rows: content | style | AdaIN | AdaAttN | LST | Style Kernel |
@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--styles", default=",".join(STYLES), help="file stems in --style_dir")
     p.add_argument("--overwrite", action="store_true")
     a = p.parse_args(argv)
+    if pathlib.Path(a.out).exists() and not a.overwrite:
+        print(f"error: {a.out} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 1
     try:
         import skimage.data
     except ImportError:

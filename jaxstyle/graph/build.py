@@ -108,6 +108,17 @@ def _window_stats(maps: list[jax.Array], weights: jax.Array | None, dilations: t
     b, c = maps[0].shape[0], maps[0].shape[-1]
     total = jnp.zeros((b, hn, wn), jnp.float32)
     sq = jnp.zeros((b, hn, wn), jnp.float32)
+    if weights is None and len(maps) == 1:  # reduce over channels first: taps of [B, H, W] maps (a content-sized
+        # map's p² channel-deep slices would each be materialised by XLA on the CPU: 13 GB at 4096² content)
+        m, d = maps[0], dilations[0]
+        per_pos = (m.sum(-1), (m * m).sum(-1))
+        for dy in range(patch_size):
+            for dx in range(patch_size):
+                t0, t1 = (jax.lax.slice(v, (0, d * dy, d * dx), (b, d * dy + (hn - 1) * stride + 1,
+                                                                 d * dx + (wn - 1) * stride + 1), (1, stride, stride))
+                          for v in per_pos)
+                total, sq = total + t0, sq + t1
+        return total.reshape(b, -1), sq.reshape(b, -1)
     for dy in range(patch_size):
         for dx in range(patch_size):
             tap = 0.0
@@ -330,16 +341,25 @@ def pair_scores(feat: jax.Array, idx: jax.Array, *, patch_size: int = 5, similar
     nbase = jnp.take(base, idx)  # [B, N, t]
     d = c * patch_size * patch_size
 
+    take = jax.vmap(lambda f, ix: jnp.take(f, ix, axis=0, mode="clip"))
+    pos_sum, pos_sq = flat.sum(-1, keepdims=True), (flat * flat).sum(-1, keepdims=True)  # per position [B, P, 1]
+
     def offset(o, acc):
         dot, s_i, s_j, q_i, q_j = acc
         oo = (o // patch_size) * wp + o % patch_size
-        take = jax.vmap(lambda f, ix: jnp.take(f, ix, axis=0, mode="clip"))
-        fi = take(flat, jnp.broadcast_to(base + oo, (b, h * w)))  # [B, N, C]
-        cols = [take(flat, nbase[..., t] + oo) for t in range(idx.shape[-1])]  # t × [B, N, C]: O(N·C) memory
-        fj_dot = jnp.stack([jnp.einsum("bnc,bnc->bn", fi, f, precision=_HIGHEST) for f in cols], -1)
-        fj_sum = jnp.stack([f.sum(-1) for f in cols], -1)
-        fj_sq = jnp.stack([(f * f).sum(-1) for f in cols], -1)
-        return dot + fj_dot, s_i + fi.sum(-1), s_j + fj_sum, q_i + (fi * fi).sum(-1), q_j + fj_sq
+        own = jnp.broadcast_to(base + oo, (b, h * w))
+        fi = take(flat, own)  # [B, N, C]
+
+        def column(t, dot):  # one neighbour's [B, N, C] taps at a time: O(N·C) memory
+            return dot.at[..., t].add(jnp.einsum("bnc,bnc->bn", fi, take(flat, nbase[..., t] + oo),
+                                                 precision=_HIGHEST))
+
+        dot = jax.lax.fori_loop(0, idx.shape[-1], column, dot)
+        nb = (nbase + oo).reshape(b, -1)
+        s_i, q_i = s_i + take(pos_sum, own)[..., 0], q_i + take(pos_sq, own)[..., 0]
+        s_j = s_j + take(pos_sum, nb)[..., 0].reshape(idx.shape)
+        q_j = q_j + take(pos_sq, nb)[..., 0].reshape(idx.shape)
+        return dot, s_i, s_j, q_i, q_j
 
     z_n, z_t = jnp.zeros((b, h * w), jnp.float32), jnp.zeros(idx.shape, jnp.float32)
     dot, s_i, s_j, q_i, q_j = jax.lax.fori_loop(0, patch_size * patch_size, offset, (z_t, z_n, z_t, z_n, z_t))
