@@ -189,6 +189,7 @@ def main() -> int:
     p.add_argument("--methods", default="adain,lst_r41,adaattn,gnn")
     p.add_argument("--sizes", default="256,512,1024")
     p.add_argument("--big-sizes", default="2048", help="further sizes for adaattn and gnn ('' for none)")
+    p.add_argument("--big-runs", type=int, default=1, help="--runs for the --big-sizes")
     p.add_argument("--max-style", type=int, default=1024, help="style side: the content's, at most this")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--timeout", type=float, default=1800, help="seconds per (method, size, framework)")
@@ -211,13 +212,13 @@ def main() -> int:
     print(f"fp32 matmul ceiling (2048³): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in ceil.items()), flush=True)
     rows = []
     for method in methods:
-        sizes = a.sizes.split(",") + (a.big_sizes.split(",") if method in BIG_METHODS and a.big_sizes else [])
-        for size in map(int, sizes):
+        big = a.big_sizes.split(",") if method in BIG_METHODS and a.big_sizes else []
+        for size, runs in [(int(n), a.runs) for n in a.sizes.split(",")] + [(int(n), a.big_runs) for n in big]:
             style = min(size, a.max_style)
-            row = {"method": method, "size": size, "style": style,
-                   "jax": _run_child("jax", method, size, style, a.runs, a.timeout)}
+            row = {"method": method, "size": size, "style": style, "runs": runs,
+                   "jax": _run_child("jax", method, size, style, runs, a.timeout)}
             if method in TORCH_METHODS:
-                row["torch"] = _run_child("torch", method, size, style, a.runs, a.timeout)
+                row["torch"] = _run_child("torch", method, size, style, runs, a.timeout)
             rows.append(row)
             print(table([row], ceiling)[-1], flush=True)
     import jax
@@ -233,7 +234,8 @@ def main() -> int:
              f"({jax.default_backend()}), torch {torch_version}.  ",
              f"fp32 matmul ceiling: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in ceil.items()) + ".", "",
              "Batch 1, style encoding included, median of "
-             f"{a.runs} runs after one warm-up (jax: the compile); each cell in its own process (peak RSS is its own). "
+             f"{a.runs} runs ({a.big_runs} at the big sizes) after one warm-up (jax: the compile); each cell in its "
+             "own process (peak RSS is its own). "
              "PyTorch: the official module layouts (`benchmarks/torch_official.py`) under `torch.inference_mode()`; "
              "the ratio uses the faster of NCHW and channels_last. Both sides run the same weights.", "",
              *table(rows, ceiling), ""]

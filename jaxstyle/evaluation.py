@@ -13,6 +13,7 @@ from jaxstyle.ops.norms import mvn
 
 CONTENT_LAYERS = ("relu4_1", "relu5_1")
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+DIVERSITY_LAYERS = ("relu3_1", "relu4_1")
 
 
 def content_distance(vgg, out: jax.Array, content: jax.Array) -> jax.Array:
@@ -24,6 +25,23 @@ def content_distance(vgg, out: jax.Array, content: jax.Array) -> jax.Array:
 def style_distance(vgg, out: jax.Array, style: jax.Array) -> jax.Array:
     """Mean/std MSE summed over relu1_1 … relu5_1 (↓); ``style`` may have another size than ``out``."""
     return style_stats_loss(vgg(out, STYLE_LAYERS), vgg(style, STYLE_LAYERS), STYLE_LAYERS)
+
+
+def output_distance(vgg, a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """How different two stylizations of the same content are (↑ more diverse): ``(feature, pixel)`` batch means.
+
+    ``feature``: ``mean_l |φ_l(a) − φ_l(b)|² / ½(|φ_l(a)|² + |φ_l(b)|²)`` over relu3_1 and relu4_1, per image (0 for
+    equal images, 2 for orthogonal features; scale-free, so layers weigh alike); ``pixel``: mean ``|a − b|`` in
+    [0, 1] units. E.g. two values of k against two different styles on the same content (issue: k's diversity).
+    """
+    fa, fb = vgg(a, DIVERSITY_LAYERS), vgg(b, DIVERSITY_LAYERS)
+
+    def rel(x, y):
+        axes = tuple(range(1, x.ndim))
+        return jnp.sum((x - y) ** 2, axes) / (0.5 * (jnp.sum(x * x, axes) + jnp.sum(y * y, axes)) + 1e-12)
+
+    feature = sum(rel(fa[l], fb[l]) for l in DIVERSITY_LAYERS) / len(DIVERSITY_LAYERS)
+    return feature.mean(), jnp.mean(jnp.abs(a.astype(jnp.float32) - b.astype(jnp.float32)))
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> jax.Array:

@@ -1,5 +1,6 @@
 """The evaluation metrics (``jaxstyle.evaluation``, spec baselines.md §6) on real photos and paintings."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -34,3 +35,15 @@ def test_feature_distances(vgg, content_photos, style_images):
     assert float(evaluation.style_distance(vgg, s, s)) == pytest.approx(0.0, abs=1e-6)
     assert float(evaluation.content_distance(vgg, s, c)) > 0.5
     assert float(evaluation.style_distance(vgg, c, s)) > 1.0
+
+
+def test_output_distance(vgg, content_photos, style_images):
+    """0 for the same image, symmetric, larger for a painting than for a slightly noisy copy of the photo."""
+    c, s = jnp.asarray(content_photos[:1]), jnp.asarray(style_images[:1])
+    noisy = jnp.clip(c + 0.02 * jax.random.normal(jax.random.key(0), c.shape), 0, 1)
+    same, pix_same = (float(v) for v in evaluation.output_distance(vgg, c, c))
+    near, pix_near = (float(v) for v in evaluation.output_distance(vgg, c, noisy))
+    far, pix_far = (float(v) for v in evaluation.output_distance(vgg, c, s))
+    assert same == pytest.approx(0.0, abs=1e-6) and pix_same == 0.0
+    assert float(evaluation.output_distance(vgg, s, c)[0]) == pytest.approx(far, rel=1e-5)
+    assert 0 < near < 0.5 * far <= 2.0 and 0 < pix_near < pix_far

@@ -139,3 +139,35 @@ def test_content_edges_follow_the_graph_size(vgg, content_photos, style_images):
     build(content_knn_max_nodes=63, k_content=20).check_inputs(c.shape, s.shape)  # k_content capped at the grid's 8
     with pytest.raises(ValueError, match="content_knn_max_nodes=-1"):
         build(content_knn_max_nodes=-1)
+
+
+def test_gram_and_patch_knn_give_the_same_stylization(vgg, content_photos, style_images):
+    """knn_algorithm="gram" (the default) and "patches" pick the same edges on real features with three scales."""
+    def build(**kw):
+        cfg = gnn.default_config()
+        cfg.update(**kw)
+        return gnn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+
+    c, s = jnp.asarray(content_photos[:1]), jnp.asarray(style_images[:1])
+    gram, patches = build(), build(knn_algorithm="patches")
+    fc, fs = gram.encode(c), gram.encode(s)
+    np.testing.assert_allclose(gram.transfer(fc, fs, k=3)[0], patches.transfer(fc, fs, k=3)[0], atol=1e-4)
+    with pytest.raises(ValueError, match="knn_algorithm='fast'"):
+        build(knn_algorithm="fast")
+
+
+def test_edge_sampling_draws_among_the_k_best(vgg, content_photos, style_images):
+    """sample_tau > 0: a seeded draw among the k edges (same seed, same features; another seed or k, others);
+    k = 1 stays the best match; sample_tau = 0 is the spec's attention over all k."""
+    cfg = gnn.default_config()
+    cfg.update(scales=(1,))
+    m = gnn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+    c, s = jnp.asarray(content_photos[:1]), jnp.asarray(style_images[:1])
+    fc, fs = m.encode(c), m.encode(s)
+    run = lambda k, tau, seed=None: m.transform(fc, fs, k=k, sample_tau=tau, seed=seed)  # noqa: E731
+    np.testing.assert_allclose(run(1, 0.5), run(1, 0.0), atol=1e-6)
+    a, b = run(8, 0.5), run(8, 0.5, seed=1)
+    np.testing.assert_array_equal(a, run(8, 0.5))
+    assert float(jnp.abs(a - b).mean()) > 1e-3 and float(jnp.abs(a - run(8, 0.0)).mean()) > 1e-3
+    with pytest.raises(ValueError, match="sample_tau=-1"):
+        run(8, -1.0)

@@ -38,6 +38,12 @@ def default_config() -> ml_collections.ConfigDict:
         content_knn_max_nodes=128 * 128,  # our choice: "knn" up to this many content nodes (a 1024² photo), the
                                       # spatial grid edges above (the exact kNN costs O(N_c²)); 0 = always knn
         k_content=5,                  # §3.4
+        sample_tau=0.0,               # our choice (diversity, issue 15): > 0 keeps `sample_keep` of each content node's
+                                      # k style edges, drawn without replacement ∝ exp(NCC / τ) (Gumbel top-k, seeded by
+                                      # `sample_seed`); 0 attends to all k (the spec). Larger k: more
+                                      # candidates to draw from, a more diverse result; k = 1 stays the best match
+        sample_keep=1,
+        sample_seed=0,
         scales=(1, 2, 3),             # §4.1; (1,) switches the deformable scales off
         scale_mode="soft",            # §4.3 "soft" | "gumbel_st"
         scale_tau=1.0,                # §4.3 softmax / Gumbel temperature
@@ -84,6 +90,9 @@ class GNNStyle(Stylizer):
                              "starts there)")
         if cfg.similarity not in SIMILARITIES:
             raise ValueError(f"similarity={cfg.similarity!r}: choose one of {', '.join(SIMILARITIES)}")
+        if float(cfg.sample_tau) < 0 or int(cfg.sample_keep) < 1:
+            raise ValueError(f"sample_tau={cfg.sample_tau}, sample_keep={cfg.sample_keep}: need tau >= 0 (0 = off) "
+                             "and keep >= 1")
         if cfg.knn_algorithm not in ("gram", "patches"):
             raise ValueError(f"knn_algorithm={cfg.knn_algorithm!r}: use 'gram' or 'patches'")
         if cfg.content_edges not in ("knn", "spatial"):
@@ -168,7 +177,8 @@ class GNNStyle(Stylizer):
         return jax.nn.sigmoid(b + a * (1.0 - best_score))[..., None]
 
     def transfer(self, fc: jax.Array, fs: jax.Array, *, k: int, key: jax.Array | None = None,
-                 tau: float | None = None) -> tuple[jax.Array, jax.Array]:
+                 tau: float | None = None, sample_tau: float | None = None, seed: int | None = None,
+                 ) -> tuple[jax.Array, jax.Array]:
         """relu4_1 features → ``(F_cs [B, h, w, C], π [B, hs, ws, S])`` (before the α blend).
 
         With ``content_gate``, content nodes without a close style patch keep more of their own feature: a gated
@@ -187,6 +197,14 @@ class GNNStyle(Stylizer):
         else:
             idx, score = knn_from_nodes(sg(fc), sg(mixed_style_nodes(fs, pi, self.scales, p)), k=k, patch_size=p,
                                         similarity=cfg.similarity, block_size=cfg.knn_block_size)
+        best = score[..., 0]
+        tau = float(cfg.sample_tau if sample_tau is None else sample_tau)
+        keep = min(int(cfg.sample_keep), k)
+        if tau > 0 and keep < k:  # diversity: a seeded draw of `keep` of the k edges, ∝ exp(score / τ)
+            noise = jax.random.gumbel(jax.random.key(int(cfg.sample_seed) if seed is None else int(seed)),
+                                      score.shape)
+            _, pos = jax.lax.top_k(score / tau + noise, keep)
+            idx, score = (jnp.take_along_axis(a, pos, axis=-1) for a in (idx, score))
         cidx = cscore = None
         if self.layer_b is not None:
             if self.content_edge_mode(fc.shape[1] * fc.shape[2]) == "knn":
@@ -206,7 +224,7 @@ class GNNStyle(Stylizer):
                                style_hw=(hs, ws), patch_size=p, scales=self.scales, chunk=cfg.mp_chunk,
                                dense_max=cfg.mp_dense_max)
         if self.gate is not None:
-            w = self.content_weight_map(score[..., 0].reshape(fc.shape[:3]))
+            w = self.content_weight_map(best.reshape(fc.shape[:3]))
             f_agg = (1.0 - w) * f_agg + w * fc
         return (adain(f_agg, fs) if cfg.use_adain_refine else f_agg), pi
 
@@ -215,18 +233,23 @@ class GNNStyle(Stylizer):
         return self.encoder(x, ("relu4_1",))["relu4_1"]
 
     def transform(self, fc: jax.Array, fs: jax.Array, alpha: float | jax.Array = 1.0, *, k: int | None = None,
-                  key: jax.Array | None = None) -> jax.Array:
-        """The decoder's input ``α·F_cs + (1 − α)·F_c`` from relu4_1 features (``k`` static)."""
+                  key: jax.Array | None = None, sample_tau: float | None = None, seed: int | None = None,
+                  ) -> jax.Array:
+        """The decoder's input ``α·F_cs + (1 − α)·F_c`` from relu4_1 features (``k``, ``sample_tau`` and ``seed``
+        static; the last two override the config's ``sample_tau`` / ``sample_seed``)."""
         k = self.cfg.k if k is None else int(k)
         self.check_inputs((fc.shape[0], 8 * fc.shape[1], 8 * fc.shape[2]),
                           (fs.shape[0], 8 * fs.shape[1], 8 * fs.shape[2]), k)
-        f_cs, _ = self.transfer(fc, fs, k=k, key=key)
+        if sample_tau is not None and float(sample_tau) < 0:
+            raise ValueError(f"sample_tau={sample_tau}: must be >= 0 (0 attends to all k edges)")
+        f_cs, _ = self.transfer(fc, fs, k=k, key=key, sample_tau=sample_tau, seed=seed)
         return alpha * f_cs + (1.0 - alpha) * fc.astype(jnp.float32)
 
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0, *, k: int | None = None,
-                 key: jax.Array | None = None) -> jax.Array:
+                 key: jax.Array | None = None, sample_tau: float | None = None, seed: int | None = None) -> jax.Array:
         self.check_inputs(content.shape, style.shape, self.cfg.k if k is None else int(k))
-        return self.decoder(self.transform(self.encode(content), self.encode(style), alpha, k=k, key=key))
+        return self.decoder(self.transform(self.encode(content), self.encode(style), alpha, k=k, key=key,
+                                           sample_tau=sample_tau, seed=seed))
 
     def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
              tau: float | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
