@@ -21,6 +21,8 @@ _ALPHA = flags.DEFINE_float("alpha", 1.0, "Content-style trade-off in [0, 1].")
 _K = flags.DEFINE_integer("k", None, "GNN: style edges per content patch (1 ~ style swap; more = smoother blend).")
 _SAMPLE_TAU = flags.DEFINE_float("sample_tau", None, "GNN: > 0 draws one of the k best style patches per content "
                                  "patch, prob. ~ exp(NCC / tau), seeded by --seed (diverse results; 0 = all k).")
+_FOLD = flags.DEFINE_integer("fold_size", None, "GNN: average the central fold x fold taps of overlapping style "
+                             "patches (odd, <= patch size; 1 = sharpest, most diverse; default: the patch size).")
 _PRESERVE = flags.DEFINE_bool("preserve_color", False, "Keep the content's colours.")
 _WEIGHTS = flags.DEFINE_list("style_weights", None, "Interpolate all styles with these weights (one per style).")
 _MASK = flags.DEFINE_string("mask", None, "Mask image: white -> first style, black -> second (spatial control).")
@@ -50,9 +52,8 @@ def main(argv):
         sys.exit(f"error: --style_weights {','.join(_WEIGHTS.value)}: use comma-separated numbers, e.g. 0.7,0.3")
     sys.exit(run(_CONTENT.value, _STYLE.value, _OUT.value, method=_METHOD.value, checkpoint=_CHECKPOINT.value,
                  pairs=_PAIRS.value, max_side=_MAX_SIDE.value, style_size=_STYLE_SIZE.value, alpha=_ALPHA.value,
-                 k=_K.value, sample_tau=_SAMPLE_TAU.value, preserve_color=_PRESERVE.value, style_weights=weights,
-                 mask=_MASK.value,
-                 decoder=_DECODER.value, steps=_STEPS.value, seed=_SEED.value, batch_size=_BATCH.value,
+                 k=_K.value, sample_tau=_SAMPLE_TAU.value, fold_size=_FOLD.value, preserve_color=_PRESERVE.value,
+                 style_weights=weights, mask=_MASK.value, decoder=_DECODER.value, steps=_STEPS.value, seed=_SEED.value, batch_size=_BATCH.value,
                  overwrite=_OVERWRITE.value, video=_VIDEO.value, regions=_REGIONS.value,
                  progress=sys.stderr.isatty()))
 

@@ -6,7 +6,8 @@
 ``--model`` is ``METHOD`` (its shipped model) or ``METHOD=FILE.npz``; ``--k`` adds one row per k for graph methods.
 Pairs: ``../shared/data/content`` × ``../shared/data/style``, centre squares resized to ``--size``. Two reference
 rows: the content photo itself and the style image as the "output".
-Prints one row per model: mean content loss (↓), style loss (↓), SSIM with the content (↑), seconds per pair.
+Prints one row per model: mean content loss (↓), style loss (↓), SSIM with the content (↑), grid artifact (↓,
+``evaluation.grid_artifact``: the checker texture), seconds per pair.
 ``--diversity`` adds ``evaluation.output_distance`` (relu3_1/4_1 feature, pixel) between the outputs at the smallest
 and the largest k of a graph method, beside the distance between two different styles on the same content (each
 pair's style against the next style), and their ratio.
@@ -47,7 +48,8 @@ def _load(folder: pathlib.Path, size: int) -> dict[str, np.ndarray]:
 
 
 def _scorer(vgg):
-    """Jitted ``(outputs, contents, styles) [B, S, S, 3] → (content loss, style loss, SSIM)``, each a batch mean.
+    """Jitted ``(outputs, contents, styles) [B, S, S, 3] → (content loss, style loss, SSIM, grid artifact)``, each a
+    batch mean.
 
     All images share one size, so a batch mean equals the mean of the per-pair values of :mod:`jaxstyle.evaluation`.
     """
@@ -57,7 +59,7 @@ def _scorer(vgg):
     def score(state, o, c, s):
         v = nnx.merge(graphdef, state)
         return (evaluation.content_distance(v, o, c), evaluation.style_distance(v, o, s),
-                evaluation.ssim(o, c).mean())
+                evaluation.ssim(o, c).mean(), evaluation.grid_artifact(o).mean())
 
     return functools.partial(score, state)
 
@@ -67,8 +69,8 @@ def _row(name: str, score, pairs, outputs, seconds: float, batch: int) -> str:
     for i in range(0, len(pairs), batch):
         cs, ss = zip(*pairs[i:i + batch])
         vals.append([float(v) for v in score(np.stack(outputs[i:i + batch]), np.stack(cs), np.stack(ss))])
-    cl, sl, ssim = np.mean(vals, axis=0)  # batches are equal-sized (len(pairs) is a multiple of batch)
-    return f"{name:<40} {cl:>8.3f} {sl:>9.2f} {ssim:>6.3f} {seconds:>8.2f}"
+    cl, sl, ssim, grid = np.mean(vals, axis=0)  # batches are equal-sized (len(pairs) is a multiple of batch)
+    return f"{name:<40} {cl:>8.3f} {sl:>9.2f} {ssim:>6.3f} {grid:>6.3f} {seconds:>8.2f}"
 
 
 def _distances(vgg):
@@ -89,12 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--style_dir", default=str(SHARED / "style"))
     p.add_argument("--diversity", action="store_true", help="k diversity against two styles' distance")
     p.add_argument("--sample_tau", type=float, default=None, help="graph methods: stylize(sample_tau=...)")
+    p.add_argument("--fold_size", type=int, default=None, help="graph methods: stylize(fold_size=...)")
     a = p.parse_args(argv)
     contents, styles = _load(pathlib.Path(a.content_dir), a.size), _load(pathlib.Path(a.style_dir), a.size)
     pairs = [(c, s) for c in contents.values() for s in styles.values()]
     score, batch = _scorer(jaxstyle.load_vgg19()), len(styles)
     print(f"{len(contents)} contents × {len(styles)} styles at {a.size} px; content/style losses: baselines.md §6")
-    print(f"{'model':<40} {'content↓':>8} {'style↓':>9} {'SSIM↑':>6} {'s/pair':>8}")
+    print(f"{'model':<40} {'content↓':>8} {'style↓':>9} {'SSIM↑':>6} {'grid↓':>6} {'s/pair':>8}")
     print(_row("(the content photo itself)", score, pairs, [c for c, _ in pairs], 0.0, batch))
     print(_row("(the style image)", score, pairs, [s for _, s in pairs], 0.0, batch))
     diversity = []
@@ -103,13 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         ks = [int(k) for k in a.k.split(",") if k] if method == "gnn" and a.k else [None]
         by_k = {}
         for k in ks:
-            kw = ({} if k is None else {"k": k}) | ({} if a.sample_tau is None or method != "gnn"
-                                                    else {"sample_tau": a.sample_tau})
+            graph = {n: v for n, v in (("sample_tau", a.sample_tau), ("fold_size", a.fold_size)) if v is not None}
+            kw = ({} if k is None else {"k": k}) | (graph if method == "gnn" else {})
             jaxstyle.stylize(*pairs[0], method=method, checkpoint=ckpt or None, **kw)  # compile outside the timing
             t0 = time.perf_counter()
             by_k[k] = outs = [jaxstyle.stylize(c, s, method=method, checkpoint=ckpt or None, **kw) for c, s in pairs]
             dt = (time.perf_counter() - t0) / len(pairs)
-            name = spec + ("" if k is None else f" k={k}") + (f" τ={a.sample_tau}" if "sample_tau" in kw else "")
+            name = " ".join([spec] + [f"{n}={v}" for n, v in kw.items()])
             print(_row(name, score, pairs, outs, dt, batch), flush=True)
         if a.diversity:
             diversity.append((spec, by_k))

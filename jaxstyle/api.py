@@ -57,27 +57,26 @@ class _Runner:
         self.size_multiple = int(getattr(model, "size_multiple", 8))
         self.factor = int(model.decoder.factor)  # image px per feature px at the decoder's input
         self.check = getattr(model, "check_inputs", None)
-        self.run = jax.jit(self._run, static_argnames=("k", "sample"))
+        self.run = jax.jit(self._run, static_argnames=("k", "graph"))
         self.encode = jax.jit(lambda st, x: nnx.merge(self.graphdef, st).encode(x))
-        self.transform = jax.jit(self._transform, static_argnames=("k", "sample"))
+        self.transform = jax.jit(self._transform, static_argnames=("k", "graph"))
         self.matrix = jax.jit(lambda st, fc, fs: nnx.merge(self.graphdef, st).matrix(fc, fs))
         self.decode = jax.jit(lambda st, f: nnx.merge(self.graphdef, st).decode(f))
         self._opt_fns: dict = {}
 
-    def _kw(self, k, sample=None):
-        if k is not None and not self.takes_k:
-            raise ValueError(f"k={k}: the number of edges applies to graph methods only, not {self.method!r}")
-        if sample is not None and not self.takes_k:
-            raise ValueError(f"sample_tau={sample[0]}: edge sampling applies to graph methods only, not "
-                             f"{self.method!r}")
-        kw = {} if k is None else {"k": k}
-        return kw if sample is None else {**kw, "sample_tau": sample[0], "seed": sample[1]}
+    def _kw(self, k, graph=()):
+        """Keyword arguments of graph methods: ``k`` and ``graph``, static ``(name, value)`` pairs."""
+        kw = ({} if k is None else {"k": k}) | dict(graph)
+        if kw and not self.takes_k:
+            raise ValueError(f"{', '.join(f'{n}={v}' for n, v in kw.items())}: applies to graph methods only, "
+                             f"not {self.method!r}")
+        return kw
 
-    def _run(self, state, content, style, alpha, k=None, sample=None):
-        return nnx.merge(self.graphdef, state)(content, style, alpha, **self._kw(k, sample))
+    def _run(self, state, content, style, alpha, k=None, graph=()):
+        return nnx.merge(self.graphdef, state)(content, style, alpha, **self._kw(k, graph))
 
-    def _transform(self, state, fc, fs, alpha, k=None, matrix=None, labels=None, sample=None):
-        kw = self._kw(k, sample) if matrix is None else {"matrix": matrix}
+    def _transform(self, state, fc, fs, alpha, k=None, matrix=None, labels=None, graph=()):
+        kw = self._kw(k, graph) if matrix is None else {"matrix": matrix}
         if labels is not None:
             kw["labels"] = labels
         return nnx.merge(self.graphdef, state).transform(fc, fs, alpha, **kw)
@@ -289,7 +288,7 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
             style_weights: Any = None, mask: Any = None, preserve_color: bool = False,
             decoder: str = "feedforward", steps: int = 200, lr: float = 0.02, return_losses: bool = False,
             vgg_weights: str | os.PathLike | None = None, seed: int = 0, sample_tau: float | None = None,
-            sample_seed: int = 0) -> np.ndarray:
+            sample_seed: int = 0, fold_size: int | None = None) -> np.ndarray:
     """Stylize ``content`` with ``style``.
 
     Args:
@@ -307,6 +306,9 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
       sample_tau, sample_seed: graph methods: with ``sample_tau > 0`` each content patch keeps one of its ``k``
         best style patches, drawn ∝ exp(NCC / τ) with ``sample_seed`` (k = 1: the best; larger k and τ: more
         diverse results, a new seed gives another draw); ``None``: the model's config (0 = attend to all k).
+      fold_size: graph methods: each output location averages the central ``fold_size²`` taps of the style
+        patches that cover it (odd, ≤ the patch size; 1 = its own patch's centre: the chosen style patches show,
+        the most diverse with ``sample_tau``); ``None``: the model's config (the patch size, the spec).
       matrix: linear methods (``"lst"``): reuse this style transform (``[1 or B, m, m]``, from
         :func:`style_matrix`) instead of computing one from ``content``: every frame of a video then gets the same
         linear map (temporally stable). Single style only.
@@ -361,7 +363,8 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
     k = None if k is None else int(k)
     if sample_tau is not None and not float(sample_tau) >= 0:
         raise ValueError(f"sample_tau={sample_tau}: must be >= 0 (0 attends to all k edges)")
-    sample = None if sample_tau is None else (float(sample_tau), int(sample_seed))
+    graph = (() if sample_tau is None else (("sample_tau", float(sample_tau)), ("seed", int(sample_seed)))) + \
+        (() if fold_size is None else (("fold_size", int(fold_size)),))
     a = jnp.float32(alpha)
     mult = runner.size_multiple
     padded, (h, w) = pad_to_multiple(jnp.asarray(c), mult)
@@ -392,11 +395,11 @@ def stylize(content: Any, style: Any, *, method: str | None = None, checkpoint: 
             labels.append(jnp.broadcast_to(jnp.asarray(r, jnp.int32), (img.shape[0], *img.shape[1:3])))
         labels = tuple(labels)
     if len(s8) == 1 and decoder == "feedforward" and tile is None and matrix is None and labels is None:
-        out = runner.run(runner.state, padded, s8[0], a, k=k, sample=sample)  # the common case: one program
+        out = runner.run(runner.state, padded, s8[0], a, k=k, graph=graph)  # the common case: one program
     else:  # staged: encode (tiled if asked), transform per style, mix, decode or optimise
         fc = runner.encode_images(padded, tile)
         ts = [runner.transform(runner.state, fc, runner.encode_images(s, tile), a, k=k, matrix=matrix, labels=labels,
-                               sample=sample) for s in s8]
+                               graph=graph) for s in s8]
         t = _mix(ts, weights, pix_mask, *padded.shape[1:3])
         if decoder == "optimize":
             sw = pix_mask.reshape(-1, len(s8)).mean(0) if pix_mask is not None else weights

@@ -8,7 +8,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxstyle.losses import mse, style_stats_loss
+from jaxstyle.losses import grid_energy, mse, style_stats_loss
 from jaxstyle.ops.norms import mvn
 
 CONTENT_LAYERS = ("relu4_1", "relu5_1")
@@ -42,6 +42,21 @@ def output_distance(vgg, a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Arr
 
     feature = sum(rel(fa[l], fb[l]) for l in DIVERSITY_LAYERS) / len(DIVERSITY_LAYERS)
     return feature.mean(), jnp.mean(jnp.abs(a.astype(jnp.float32) - b.astype(jnp.float32)))
+
+
+def grid_artifact(img: jax.Array, period: int = 8) -> jax.Array:
+    """How much of the image's fine detail repeats with the decoder's pixel grid (↓; the checker texture).
+
+    The grey image's high-pass (the pixel minus its 3×3 mean) is averaged over all ``period × period`` blocks at
+    each of the ``period²`` phases; the result is the RMS of that phase pattern over the RMS of the high-pass.
+    Detail that does not follow the grid averages out (its chance level, power / blocks, is subtracted, so
+    unrelated detail scores ≈ 0 at any size); a pattern repeating every 2, 4 or 8 px (the decoder's ×2
+    upsamplings, VGG's pooling grid) survives (→ 1).
+
+    ``img [B, H, W, 3]`` (H, W ≥ period + 2) → ``[B]``.
+    """
+    phase, power = grid_energy(img, period)
+    return jnp.sqrt(jnp.maximum(phase, 0.0) / (power + 1e-12))
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> jax.Array:

@@ -27,20 +27,21 @@ def split(model: nnx.Module) -> tuple[Callable[..., jax.Array], Variables]:
     ``apply(variables, content, style, alpha=1.0, *, k=None, key=None)`` maps ``[B, H, W, 3]`` content and
     ``[B, Hs, Ws, 3]`` style (float in [0, 1], H, W multiples of 8) to the ``[B, H, W, 3]`` image. ``k`` (static;
     graph methods only) overrides the number of style edges per content patch; ``key`` drives stochastic scale
-    mixing where the model has it; ``sample_tau``/``seed`` (static) draw one of the k edges per patch (the GNN's
-    diversity control, see ``jaxstyle.stylize``).
+    mixing where the model has it; ``sample_tau``/``seed`` (static) draw one of the k edges per patch and
+    ``fold_size`` (static) narrows the patch fold (the GNN's diversity controls, see ``jaxstyle.stylize``).
     """
     graphdef, params, frozen = nnx.split(model, nnx.Param, ...)
     takes_k = hasattr(model, "scale_probs")
 
     def apply(variables: Variables, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0, *,
               k: int | None = None, key: jax.Array | None = None, sample_tau: float | None = None,
-              seed: int | None = None) -> jax.Array:
+              seed: int | None = None, fold_size: int | None = None) -> jax.Array:
         m = nnx.merge(graphdef, variables["params"], variables["frozen"])
         if takes_k:
-            return m(content, style, alpha, k=k, key=key, sample_tau=sample_tau, seed=seed)
-        if k is not None or sample_tau is not None:
-            raise ValueError(f"k={k}, sample_tau={sample_tau}: style edges apply to graph methods only")
+            return m(content, style, alpha, k=k, key=key, sample_tau=sample_tau, seed=seed, fold_size=fold_size)
+        if k is not None or sample_tau is not None or fold_size is not None:
+            raise ValueError(f"k={k}, sample_tau={sample_tau}, fold_size={fold_size}: style edges apply to graph "
+                             "methods only")
         return m(content, style, alpha)
 
     return apply, {"params": params, "frozen": frozen}

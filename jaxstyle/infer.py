@@ -74,7 +74,8 @@ def plan(contents: list[pathlib.Path], styles: list[pathlib.Path], out_dir: path
 def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str | os.PathLike, *,
                   method: str | None = None, checkpoint: str | None = None, pairs: bool = False,
                   max_side: int | None = 512, style_size: int | None = 512, alpha: float = 1.0,
-                  k: int | None = None, sample_tau: float | None = None, preserve_color: bool = False,
+                  k: int | None = None, sample_tau: float | None = None, fold_size: int | None = None,
+                  preserve_color: bool = False,
                   style_weights: Sequence[float] | None = None,
                   mask: str | None = None, decoder: str = "feedforward", steps: int = 200, seed: int = 0,
                   batch_size: int = 4, overwrite: bool = False, progress: bool = True, video: bool = False,
@@ -128,7 +129,8 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
             reg = None if region_imgs is None else (_resize_mask(region_imgs[0], c.shape[1:3]),
                                                     _resize_mask(region_imgs[1], ss[0].shape[:2]))
             outs = stylize(c, ss if combine else ss[0], method=method, checkpoint=checkpoint, alpha=alpha, k=k,
-                           sample_tau=sample_tau, sample_seed=seed, style_weights=style_weights, mask=m,
+                           sample_tau=sample_tau, sample_seed=seed, fold_size=fold_size, style_weights=style_weights,
+                           mask=m,
                            preserve_color=preserve_color, decoder=decoder,
                            steps=steps, seed=seed, matrix=fixed.get("T"), regions=reg)
         except USER_ERRORS as e:

@@ -34,3 +34,41 @@ def style_stats_loss(out_feats: Mapping[str, jax.Array], style_feats: Mapping[st
         sm, ss = mean_std(style_feats[layer])
         total = total + mse(om, sm) + mse(os_, ss)
     return total
+
+
+def total_variation(img: jax.Array) -> jax.Array:
+    """Mean squared difference between vertical and horizontal neighbours of ``img [B, H, W, 3]`` (float32 scalar):
+    penalises the pixel-scale checker texture a decoder's upsampling leaves."""
+    x = img.astype(jnp.float32)
+    return jnp.mean(jnp.square(x[:, 1:] - x[:, :-1])) + jnp.mean(jnp.square(x[:, :, 1:] - x[:, :, :-1]))
+
+
+def grid_energy(img: jax.Array, period: int = 8) -> tuple[jax.Array, jax.Array]:
+    """The part of ``img [B, H, W, 3]``'s fine detail that repeats with a ``period``-pixel grid → ``(phase, power)``,
+    each ``[B]``: the grey high-pass (pixel minus its 3×3 mean) averaged over all ``period × period`` blocks at each
+    phase, ``phase`` its mean square less the chance level (power / blocks, so unrelated detail gives ≈ 0), ``power``
+    the high-pass's mean square. Patterns repeating every 2, 4 or ``period`` px (×2 upsamplings, VGG's pooling grid)
+    keep their full power in ``phase``; ``phase`` is the loss term against them (``H, W ≥ period + 2``)."""
+    grey = img.astype(jnp.float32) @ jnp.asarray([0.299, 0.587, 0.114], jnp.float32)
+    h, w = grey.shape[1:]
+    box = sum(grey[:, dy:h - 2 + dy, dx:w - 2 + dx] for dy in range(3) for dx in range(3)) / 9.0
+    hp = grey[:, 1:h - 1, 1:w - 1] - box
+    nh, nw = (h - 2) // period, (w - 2) // period
+    blocks = hp[:, :nh * period, :nw * period].reshape(-1, nh, period, nw, period)
+    power = jnp.mean(blocks ** 2, axis=(1, 2, 3, 4))
+    return jnp.mean(blocks.mean(axis=(1, 3)) ** 2, axis=(1, 2)) - power / (nh * nw), power
+
+
+def image_priors(out: jax.Array, *, tv_weight: float = 0.0, grid_weight: float = 0.0,
+                 ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Pixel regularisers of a decoder's output ``out [B, H, W, 3]`` against its checker texture →
+    ``(λ_tv·total_variation + λ_grid·mean grid_energy phase, {"loss_tv", "loss_grid"})`` (terms with weight 0 are
+    left out; float32 scalars)."""
+    total, aux = jnp.zeros((), jnp.float32), {}
+    if tv_weight:
+        aux["loss_tv"] = total_variation(out)
+        total = total + tv_weight * aux["loss_tv"]
+    if grid_weight:
+        aux["loss_grid"] = jnp.mean(grid_energy(out)[0])
+        total = total + grid_weight * aux["loss_grid"]
+    return total, aux

@@ -45,15 +45,22 @@ def test_train_step_loss_falls_traces_once_and_updates_every_parameter(model, co
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
 
 
-def test_identity_loss_is_the_decoders_reconstruction_error(vgg, content_photos, style_images):
+def test_identity_loss_and_image_priors(vgg, content_photos, style_images):
+    """identity_weight adds the decoder's reconstruction error, tv_weight / grid_weight the output's image priors."""
+    from jaxstyle.losses import grid_energy, total_variation
+
     cfg = adain.default_config()
-    cfg.identity_weight = 2.0
+    cfg.update(identity_weight=2.0, tv_weight=3.0, grid_weight=1e4)
     m = adain.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
     c, s = jnp.asarray(content_photos[:, :32, :32]), jnp.asarray(style_images[:, :32, :32])
     total, aux = m.loss(c, s)
     want = jnp.mean((m.decoder(m.encode(c)) - c) ** 2)
+    out = m(c, s)
+    tv, grid = total_variation(out), jnp.mean(grid_energy(out)[0])
     np.testing.assert_allclose(aux["loss_identity"], want, rtol=1e-5)
-    np.testing.assert_allclose(total, aux["loss_content"] + 10 * aux["loss_style"] + 2 * want, rtol=1e-5)
+    np.testing.assert_allclose([aux["loss_tv"], aux["loss_grid"]], [tv, grid], rtol=1e-4)
+    np.testing.assert_allclose(total, aux["loss_content"] + 10 * aux["loss_style"] + 2 * want + 3 * tv + 1e4 * grid,
+                               rtol=1e-5)
     assert "loss_identity" not in adain.build(adain.default_config(), rngs=nnx.Rngs(0), encoder=vgg).loss(c, s)[1]
 
 

@@ -171,3 +171,39 @@ def test_edge_sampling_draws_among_the_k_best(vgg, content_photos, style_images)
     assert float(jnp.abs(a - b).mean()) > 1e-3 and float(jnp.abs(a - run(8, 0.0)).mean()) > 1e-3
     with pytest.raises(ValueError, match="sample_tau=-1"):
         run(8, -1.0)
+
+
+def test_fold_size_and_image_priors(vgg, content_photos, style_images):
+    """fold_size (config or per call) narrows Patch2Feat: 1 differs from the spec's full fold, = patch_size is it;
+    tv_weight / grid_weight add λ·total_variation(I_cs) / λ·grid_energy(I_cs) to the loss."""
+    from jaxstyle.losses import grid_energy, total_variation
+
+    cfg = gnn.default_config()
+    cfg.update(scales=(1,))
+    m = gnn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+    c, s = jnp.asarray(content_photos[:1]), jnp.asarray(style_images[:1])
+    fc, fs = m.encode(c), m.encode(s)
+    full = m.transform(fc, fs, k=3)
+    np.testing.assert_allclose(m.transform(fc, fs, k=3, fold_size=5), full, atol=1e-6)
+    assert float(jnp.abs(m.transform(fc, fs, k=3, fold_size=1) - full).mean()) > 1e-2
+    for bad in (2, 7):
+        with pytest.raises(ValueError, match=f"fold_size={bad}"):
+            m.transform(fc, fs, k=3, fold_size=bad)
+    with pytest.raises(ValueError, match="fold_size=4"):
+        gnn.build(_cfg(fold_size=4), rngs=nnx.Rngs(0), encoder=vgg)
+
+    assert float(total_variation(jnp.full((1, 8, 8, 3), 0.5))) == 0.0
+    cfg.update(tv_weight=1e5, grid_weight=1e7)
+    tv = gnn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+    (l0, a0), (l1, a1) = (jax.jit(lambda c, s, mm=mm: mm.loss(c, s))(c, s) for mm in (m, tv))
+    assert "loss_tv" not in a0 and "loss_grid" not in a0 and float(a1["loss_tv"]) > 0
+    out = m(c, s)  # same init: the regularised model's output is this one
+    np.testing.assert_allclose(float(a1["loss_grid"]), float(grid_energy(out)[0].mean()), rtol=1e-3, atol=1e-9)
+    np.testing.assert_allclose(float(l1 - l0), 1e5 * float(a1["loss_tv"]) + 1e7 * float(a1["loss_grid"]),
+                               rtol=1e-4)
+
+
+def _cfg(**kw):
+    cfg = gnn.default_config()
+    cfg.update(**kw)
+    return cfg

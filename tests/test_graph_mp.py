@@ -52,16 +52,18 @@ def ref_ncc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a @ b.T) / np.outer(np.linalg.norm(a, axis=-1) + EPS, np.linalg.norm(b, axis=-1) + EPS)
 
 
-def ref_fold(z: np.ndarray, hw, p: int) -> np.ndarray:
-    """Patch2Feat with explicit loops: ``[h·w, p²·C] → [h, w, C]``, each location the mean of the covering taps."""
+def ref_fold(z: np.ndarray, hw, p: int, fold: int | None = None) -> np.ndarray:
+    """Patch2Feat with explicit loops: ``[h·w, p²·C] → [h, w, C]``, each location the mean of the covering taps
+    (of the central ``fold × fold`` taps of each window when given)."""
     h, w = hw
     z = z.reshape(h * w, p * p, -1)
     r = p // 2
+    taps = range((p - (fold or p)) // 2, (p + (fold or p)) // 2)
     acc = np.zeros((h, w, z.shape[-1]))
     cnt = np.zeros((h, w, 1))
     for i, (y, x) in enumerate(itertools.product(range(h), range(w))):
-        for dy in range(p):
-            for dx in range(p):
+        for dy in taps:
+            for dx in taps:
                 u, v = y + dy - r, x + dx - r
                 if 0 <= u < h and 0 <= v < w:
                     acc[u, v] += z[i, dy * p + dx]
@@ -326,14 +328,14 @@ def test_soft_style_swap_at_init(feats):
 
     def run(fc, fs):
         out = []
-        for layer, k in ((gat, 1), (mean, 3)):
+        for layer, k, fold in ((gat, 1, None), (mean, 3, None), (mean, 3, 1)):
             idx, score = knn_edges(fc, fs, k=k, patch_size=P)
             sg, _ = build_graph(fc, fs, idx, score)
             out.append(propagate_fast(layer, None, sg, None, content_hw=(H, W), style_hw=(HS, WS), patch_size=P,
-                                      scales=(1,)))
+                                      scales=(1,), fold_size=fold))
         return out
 
-    swap, mean3 = map(np.asarray, jit(run)(fc, fs))
+    swap, mean3, centre3 = map(np.asarray, jit(run)(fc, fs))
     for b in range(B):
         xc, xs = ref_nodes(feats[0][b], P), ref_nodes(feats[1][b], P)
         s = ref_ncc(xc, xs)
@@ -342,6 +344,14 @@ def test_soft_style_swap_at_init(feats):
         assert np.min(-np.diff(top, axis=1)) > 1e-5  # no near-ties in the data
         np.testing.assert_allclose(swap[b], ref_fold(xs[order[:, 0]], (H, W), P), atol=1e-4)
         np.testing.assert_allclose(mean3[b], ref_fold(xs[order[:, :3]].mean(1), (H, W), P), atol=1e-4)
+        # fold_size=1: each location is the centre tap of its own node's output (the 3 best patches' centres)
+        np.testing.assert_allclose(centre3[b], ref_fold(xs[order[:, :3]].mean(1), (H, W), P, fold=1), atol=1e-4)
+        np.testing.assert_allclose(centre3[b], feats[1][b].reshape(NS, C)[order[:, :3]].mean(1).reshape(H, W, C),
+                                   atol=1e-4)
+        assert np.abs(centre3[b] - mean3[b]).mean() > 0.1
+    with pytest.raises(ValueError, match="fold_size=2"):
+        propagate_fast(mean, None, *build_graph(fc, fs, *knn_edges(fc, fs, k=3, patch_size=P))[:1], None,
+                       content_hw=(H, W), style_hw=(HS, WS), patch_size=P, scales=(1,), fold_size=2)
 
 
 # -- deformable scales -----------------------------------------------------------------------------------------------

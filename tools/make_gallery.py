@@ -4,7 +4,8 @@
 
 Contents are scikit-image's bundled photos (``pip install scikit-image``; public domain / CC0), styles are
 public-domain paintings from ``../shared/data/style``. Rows: content | style | AdaIN | AdaAttN | LST | Style Kernel |
-GNN k=1 | k=5 | k=20 (the peers whose model is shipped or given with ``--model``). A tool for the docs, not part of
+GNN | GNN diverse k=1 | k=5 | k=20 (the peers whose model is shipped or given with ``--model``; "diverse" is
+``DIVERSE``: the one-tap fold and sampled style edges of issue 15). A tool for the docs, not part of
 the library (scikit-image is not a dependency).
 """
 
@@ -27,6 +28,7 @@ from jaxstyle.metrics import image_grid  # noqa: E402
 CONTENTS = ("astronaut", "chelsea")
 STYLES = ("starry_night", "great_wave", "the_scream")
 KS = (1, 5, 20)
+DIVERSE = {"fold_size": 1, "sample_tau": 0.1}
 PEERS = ("adain", "adaattn", "lst", "style_kernel")
 
 
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=str(ROOT / "docs" / "gallery.jpg"))
     p.add_argument("--model", action="append", default=[], help="METHOD=FILE.npz instead of the shipped model")
-    p.add_argument("--size", type=int, default=384, help="content side (px)")
+    p.add_argument("--size", type=int, default=320, help="content side (px)")
     p.add_argument("--style_dir", default=str(ROOT.parent / "shared" / "data" / "style"))
     p.add_argument("--contents", default=",".join(CONTENTS), help="scikit-image data names")
     p.add_argument("--styles", default=",".join(STYLES), help="file stems in --style_dir")
@@ -68,12 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     for cn, c in contents.items():
         for sn, s in styles.items():
             row = [c, square(s, a.size)] + [jaxstyle.stylize(c, s, method=m, checkpoint=given.get(m)) for m in peers]
-            row += [jaxstyle.stylize(c, s, method="gnn", checkpoint=given.get("gnn"), k=k) for k in KS]
+            gnn = dict(method="gnn", checkpoint=given.get("gnn"))
+            row += [jaxstyle.stylize(c, s, **gnn)] + [jaxstyle.stylize(c, s, k=k, **gnn, **DIVERSE) for k in KS]
             rows.append(row)
             print(f"{cn} × {sn}: {time.perf_counter() - t0:.0f} s", flush=True)
     path = jaxstyle.save_image(a.out, image_grid(rows, pad=4), overwrite=a.overwrite, quality=90)
     print(f"wrote {path}: rows content × style, columns content | style | {' | '.join(peers)} | GNN "
-          f"k={', '.join(map(str, KS))}")
+          f"| GNN {DIVERSE} k={', '.join(map(str, KS))}")
     return 0
 
 

@@ -198,11 +198,18 @@ def _combine_segment(layer: GraphLayer, ops: _Segment, w, values, x_self) -> jax
 # Fast path.
 
 
-def _fold_counts(h: int, w: int, p: int) -> np.ndarray:
-    r = p // 2
+def _fold_offsets(p: int, fold: int) -> np.ndarray:
+    """The window offsets ``o = oy·p + ox`` of the central ``fold × fold`` taps of a p×p window."""
+    d = (p - fold) // 2
+    t = np.arange(d, d + fold)
+    return (t[:, None] * p + t[None, :]).reshape(-1).astype(np.int32)
+
+
+def _fold_counts(h: int, w: int, p: int, fold: int) -> np.ndarray:
+    r, d = p // 2, (p - fold) // 2
 
     def count(n):
-        u = np.arange(n)[:, None] - (np.arange(p) - r)[None, :]
+        u = np.arange(n)[:, None] - (np.arange(d, d + fold) - r)[None, :]
         return ((u >= 0) & (u < n)).sum(1)
 
     return (count(h)[:, None] * count(w)[None, :]).astype(np.float32)[..., None]
@@ -283,7 +290,7 @@ def _apply_adjacency(layer: GraphLayer, adj: jax.Array, values: jax.Array, x_sel
 
 
 def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi, idx, ncc, cidx, cncc, *,
-                 p: int, scales: Sequence[int], chunk: int, dense_max: int = 0) -> jax.Array:
+                 p: int, scales: Sequence[int], chunk: int, dense_max: int = 0, fold: int | None = None) -> jax.Array:
     """One example. fc [h,w,C]; s_maps [S,hs,ws,C]; pi [Ns,S]; idx/ncc [Nc,k]; cidx/cncc [Nc,kc] → F_agg [h,w,C].
 
     Relations with ``N_recv·N_send <= dense_max`` aggregate through a dense ``[H, N_recv, N_send]`` adjacency (one
@@ -364,11 +371,16 @@ def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi
         def all_a(o):
             return _chunked(lambda ids: msg_a(o, ids), nc, chunk)
 
-    counts = jnp.asarray(_fold_counts(h, w, p))
+    fold = p if fold is None else fold
+    offsets = jnp.asarray(_fold_offsets(p, fold))
+    counts = jnp.asarray(_fold_counts(h, w, p, fold))
     canvas0 = jnp.zeros((h + 2 * r, wcp, c), jnp.float32)
 
+    def fold_loop(body):  # body(o, canvas) over the folded window offsets
+        return jax.lax.fori_loop(0, fold * fold, lambda j, cv: body(offsets[j], cv), canvas0)
+
     if layer_b is None:
-        canvas = jax.lax.fori_loop(0, p * p, lambda o, cv: _shift_add(cv, all_a(o).reshape(h, w, c), o, p), canvas0)
+        canvas = fold_loop(lambda o, cv: _shift_add(cv, all_a(o).reshape(h, w, c), o, p))
         return canvas[r:r + h, r:r + w] / counts
 
     # Layer B over content neighbours + self-loop.
@@ -409,7 +421,7 @@ def _fast_single(layer_a: GraphLayer, layer_b: GraphLayer | None, fc, s_maps, pi
         out = _chunked(msg_b, nc, chunk) if adj_b is None else _apply_adjacency(layer_b, adj_b, um, ma)
         return _shift_add(canvas, out.reshape(h, w, c), o, p)
 
-    canvas = jax.lax.fori_loop(0, p * p, fold_b, canvas0)
+    canvas = fold_loop(fold_b)
     return canvas[r:r + h, r:r + w] / counts
 
 
@@ -423,7 +435,8 @@ def _shift_add(canvas: jax.Array, z: jax.Array, o, p: int) -> jax.Array:
 
 def propagate_fast(layer_a: GraphLayer, layer_b: GraphLayer | None, style_graph: jc.GraphsTuple,
                    content_graph: jc.GraphsTuple | None, *, content_hw: tuple[int, int], style_hw: tuple[int, int],
-                   patch_size: int, scales: Sequence[int], chunk: int = 4096, dense_max: int = 0) -> jax.Array:
+                   patch_size: int, scales: Sequence[int], chunk: int = 4096, dense_max: int = 0,
+                   fold_size: int | None = None) -> jax.Array:
     """Layer A (+ layer B) + Patch2Feat on batched grid graphs from :func:`jaxstyle.graph.graphs.build_graph`.
 
     Args:
@@ -436,6 +449,9 @@ def propagate_fast(layer_a: GraphLayer, layer_b: GraphLayer | None, style_graph:
       dense_max: a relation with ``N_recv·N_send <= dense_max`` (per example) aggregates through a dense
         ``[H, N_recv, N_send]`` adjacency instead of per-edge gathers: identical results, much faster gradients
         on small (training-size) graphs; 0 = always gather. ``edgeconv`` (a max, not a sum) always gathers.
+      fold_size: Patch2Feat averages only the central ``fold_size × fold_size`` taps of each node's output window
+        (odd, ≤ ``patch_size``; ``None`` = all p², the spec): 1 gives each location its own node's centre tap,
+        with no averaging across overlapping windows. Attention still reads the whole p×p window.
 
     Returns:
       ``F_agg [B, h, w, C]`` float32.
@@ -459,8 +475,11 @@ def propagate_fast(layer_a: GraphLayer, layer_b: GraphLayer | None, style_graph:
     else:
         cidx = jnp.zeros((b, nc, 0), jnp.int32)
         cncc = jnp.zeros((b, nc, 0), jnp.float32)
+    fold = patch_size if fold_size is None else int(fold_size)
+    if fold < 1 or fold > patch_size or fold % 2 == 0:
+        raise ValueError(f"fold_size={fold_size}: use an odd size in 1..patch_size={patch_size}")
     fn = lambda *a: _fast_single(layer_a, layer_b, *a, p=patch_size, scales=tuple(scales), chunk=chunk,  # noqa: E731
-                                 dense_max=int(dense_max))
+                                 dense_max=int(dense_max), fold=fold)
     return jax.vmap(fn)(fc, s_maps, pi, idx, ncc, cidx, cncc)
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxstyle.losses import content_loss, mse, style_stats_loss
+from jaxstyle.losses import content_loss, image_priors, mse, style_stats_loss
 from jaxstyle.models.base import Stylizer
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
@@ -27,6 +27,8 @@ def default_config() -> ml_collections.ConfigDict:
         style_weight=10.0,
         identity_weight=0.0,          # pixel MSE of decoder(F_c) vs the content (SANet's identity loss, pixel
                                       # part): teaches the decoder to invert relu4_1 much faster; 0 = the paper
+        tv_weight=0.0,                # our choice (issue 15): losses.image_priors against the decoder's checker texture
+        grid_weight=0.0,              # (0 = the paper)
         upsample="nearest",
         vgg_padding="reflect",
     ))
@@ -43,6 +45,7 @@ class AdaIN(Stylizer):
         self.content_weight = float(cfg.content_weight)
         self.style_weight = float(cfg.style_weight)
         self.identity_weight = float(cfg.identity_weight)
+        self.priors = {"tv_weight": float(cfg.tv_weight), "grid_weight": float(cfg.grid_weight)}
 
     def encode(self, x: jax.Array) -> jax.Array:
         """``[B, H, W, 3] -> [B, H/8, W/8, 512]`` relu4_1 features."""
@@ -58,7 +61,7 @@ class AdaIN(Stylizer):
     def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
              ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Training objective: ``w_c·L_c + w_s·L_s`` (AdaIN paper / reference code: 1 and 10), plus
-        ``w_id·MSE(decoder(F_c), content)`` when ``identity_weight > 0``. ``key`` is unused.
+        ``w_id·MSE(decoder(F_c), content)`` when ``identity_weight > 0`` and ``losses.image_priors``. ``key`` is unused.
 
         Returns:
           ``(loss, {"loss_content", "loss_style"[, "loss_identity"]})``, float32 scalars (means over the batch).
@@ -76,7 +79,8 @@ class AdaIN(Stylizer):
         if self.identity_weight:
             aux["loss_identity"] = mse(self.decoder(fc), content)
             total = total + self.identity_weight * aux["loss_identity"]
-        return total, aux
+        prior, prior_aux = image_priors(out, **self.priors)
+        return total + prior, aux | prior_aux
 
 
 def build(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, encoder: VGG19 | None = None) -> AdaIN:

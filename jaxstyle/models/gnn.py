@@ -18,7 +18,7 @@ from jaxstyle.graph.build import SIMILARITIES, content_knn_edges, knn_from_nodes
 from jaxstyle.graph.deform import ScalePredictor, mix_probs, mixed_style_nodes, scale_maps
 from jaxstyle.graph.graphs import build_graph
 from jaxstyle.graph.message_passing import AGGREGATORS, GraphLayer, propagate_fast
-from jaxstyle.losses import content_loss, mse, style_stats_loss
+from jaxstyle.losses import content_loss, image_priors, mse, style_stats_loss
 from jaxstyle.models.base import Stylizer
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
@@ -44,6 +44,10 @@ def default_config() -> ml_collections.ConfigDict:
                                       # candidates to draw from, a more diverse result; k = 1 stays the best match
         sample_keep=1,
         sample_seed=0,
+        fold_size=0,                  # our choice (diversity, issue 15): Patch2Feat averages the central fold×fold taps
+                                      # of each node's output window; 0 = patch_size (all p², the spec); 1 = each
+                                      # location its own node's centre tap (no 25-window average that blurs which
+                                      # style patch was chosen). Inference may override
         scales=(1, 2, 3),             # §4.1; (1,) switches the deformable scales off
         scale_mode="soft",            # §4.3 "soft" | "gumbel_st"
         scale_tau=1.0,                # §4.3 softmax / Gumbel temperature
@@ -69,6 +73,10 @@ def default_config() -> ml_collections.ConfigDict:
         style_weight=10.0,            # §9 λ_s
         struct_weight=0.0,            # §9 λ_struct
         identity_weight=0.0,          # pixel MSE of decoder(F_c) vs the content (as AdaIN's; 0 = the spec's §9)
+        tv_weight=0.0,                # our choice (issue 15): λ_tv · losses.total_variation(I_cs) against the decoder's
+                                      # checker texture (0 = the spec's §9)
+        grid_weight=0.0,              # our choice (issue 15): λ_grid · losses.grid_energy(I_cs): only the detail that
+                                      # repeats every 2/4/8 px, so brush texture is not blurred as by TV
         knn_block_size=1024,          # §14 content nodes per NCC block
         knn_algorithm="gram",         # our choice: "gram" (window scores from C-deep feature Grams, ~8x fewer FLOPs at
                                       # p=5 with 3 scales, no style patch vectors) | "patches" (cut patches, C·p²-deep
@@ -108,6 +116,7 @@ class GNNStyle(Stylizer):
         self.encoder = encoder
         c = encoder.channels("relu4_1")
         self.cfg = ml_collections.FrozenConfigDict(cfg)
+        self.check_fold(int(cfg.fold_size))
         self.scales = scales
         self.scale_predictor = (ScalePredictor(c, len(scales), tuple(cfg.scale_hidden),
                                                init_bias=cfg.scale_init_bias, head_std=cfg.scale_head_init_std,
@@ -126,6 +135,11 @@ class GNNStyle(Stylizer):
         self.decoder = MirrorDecoder(widths, upsample=cfg.upsample, rngs=rngs)
 
     # -- validation (static shapes: runs at trace time, before any heavy work) --------------------------------
+    def check_fold(self, fold_size: int) -> None:
+        p = int(self.cfg.patch_size)
+        if fold_size != 0 and not (1 <= fold_size <= p and fold_size % 2):
+            raise ValueError(f"fold_size={fold_size}: use an odd size in 1..patch_size={p} (0 = patch_size)")
+
     def check_inputs(self, content_shape, style_shape, k: int | None = None) -> None:
         """Raise ``ValueError`` naming the value and the valid range for unusable sizes or ``k`` (default: the
         config's)."""
@@ -178,7 +192,7 @@ class GNNStyle(Stylizer):
 
     def transfer(self, fc: jax.Array, fs: jax.Array, *, k: int, key: jax.Array | None = None,
                  tau: float | None = None, sample_tau: float | None = None, seed: int | None = None,
-                 ) -> tuple[jax.Array, jax.Array]:
+                 fold_size: int | None = None) -> tuple[jax.Array, jax.Array]:
         """relu4_1 features → ``(F_cs [B, h, w, C], π [B, hs, ws, S])`` (before the α blend).
 
         With ``content_gate``, content nodes without a close style patch keep more of their own feature: a gated
@@ -222,7 +236,8 @@ class GNNStyle(Stylizer):
                                                   content_score=cscore)
         f_agg = propagate_fast(self.layer_a, self.layer_b, style_graph, content_graph, content_hw=fc.shape[1:3],
                                style_hw=(hs, ws), patch_size=p, scales=self.scales, chunk=cfg.mp_chunk,
-                               dense_max=cfg.mp_dense_max)
+                               dense_max=cfg.mp_dense_max,
+                               fold_size=int(cfg.fold_size if fold_size is None else fold_size) or None)
         if self.gate is not None:
             w = self.content_weight_map(best.reshape(fc.shape[:3]))
             f_agg = (1.0 - w) * f_agg + w * fc
@@ -234,22 +249,26 @@ class GNNStyle(Stylizer):
 
     def transform(self, fc: jax.Array, fs: jax.Array, alpha: float | jax.Array = 1.0, *, k: int | None = None,
                   key: jax.Array | None = None, sample_tau: float | None = None, seed: int | None = None,
-                  ) -> jax.Array:
-        """The decoder's input ``α·F_cs + (1 − α)·F_c`` from relu4_1 features (``k``, ``sample_tau`` and ``seed``
-        static; the last two override the config's ``sample_tau`` / ``sample_seed``)."""
+                  fold_size: int | None = None) -> jax.Array:
+        """The decoder's input ``α·F_cs + (1 − α)·F_c`` from relu4_1 features (``k``, ``sample_tau``, ``seed`` and
+        ``fold_size`` static; the last three override the config's ``sample_tau`` / ``sample_seed`` /
+        ``fold_size``)."""
         k = self.cfg.k if k is None else int(k)
         self.check_inputs((fc.shape[0], 8 * fc.shape[1], 8 * fc.shape[2]),
                           (fs.shape[0], 8 * fs.shape[1], 8 * fs.shape[2]), k)
         if sample_tau is not None and float(sample_tau) < 0:
             raise ValueError(f"sample_tau={sample_tau}: must be >= 0 (0 attends to all k edges)")
-        f_cs, _ = self.transfer(fc, fs, k=k, key=key, sample_tau=sample_tau, seed=seed)
+        if fold_size is not None:
+            self.check_fold(int(fold_size))
+        f_cs, _ = self.transfer(fc, fs, k=k, key=key, sample_tau=sample_tau, seed=seed, fold_size=fold_size)
         return alpha * f_cs + (1.0 - alpha) * fc.astype(jnp.float32)
 
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0, *, k: int | None = None,
-                 key: jax.Array | None = None, sample_tau: float | None = None, seed: int | None = None) -> jax.Array:
+                 key: jax.Array | None = None, sample_tau: float | None = None, seed: int | None = None,
+                 fold_size: int | None = None) -> jax.Array:
         self.check_inputs(content.shape, style.shape, self.cfg.k if k is None else int(k))
         return self.decoder(self.transform(self.encode(content), self.encode(style), alpha, k=k, key=key,
-                                           sample_tau=sample_tau, seed=seed))
+                                           sample_tau=sample_tau, seed=seed, fold_size=fold_size))
 
     def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
              tau: float | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -273,6 +292,8 @@ class GNNStyle(Stylizer):
         if cfg.identity_weight:
             aux["loss_identity"] = mse(self.decoder(fc), content)
             total = total + cfg.identity_weight * aux["loss_identity"]
+        prior, prior_aux = image_priors(out, tv_weight=cfg.tv_weight, grid_weight=cfg.grid_weight)
+        total, aux = total + prior, aux | prior_aux
         if cfg.struct_weight:
             aux["loss_struct"] = mse(mvn(fo["relu4_1"]), mvn(fc))
             total = total + cfg.struct_weight * aux["loss_struct"]
