@@ -56,7 +56,8 @@ def grid_artifact(img: jax.Array, period: int = 8) -> jax.Array:
     ``img [B, H, W, 3]`` (H, W ≥ period + 2) → ``[B]``.
     """
     phase, power = grid_energy(img, period)
-    return jnp.sqrt(jnp.maximum(phase, 0.0) / (power + 1e-12))
+    blocks = ((img.shape[1] - 2) // period) * ((img.shape[2] - 2) // period)
+    return jnp.sqrt(jnp.maximum(phase - power / blocks, 0.0) / (power + 1e-12))  # chance level subtracted
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> jax.Array:

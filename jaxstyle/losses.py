@@ -46,9 +46,10 @@ def total_variation(img: jax.Array) -> jax.Array:
 def grid_energy(img: jax.Array, period: int = 8) -> tuple[jax.Array, jax.Array]:
     """The part of ``img [B, H, W, 3]``'s fine detail that repeats with a ``period``-pixel grid → ``(phase, power)``,
     each ``[B]``: the grey high-pass (pixel minus its 3×3 mean) averaged over all ``period × period`` blocks at each
-    phase, ``phase`` its mean square less the chance level (power / blocks, so unrelated detail gives ≈ 0), ``power``
-    the high-pass's mean square. Patterns repeating every 2, 4 or ``period`` px (×2 upsamplings, VGG's pooling grid)
-    keep their full power in ``phase``; ``phase`` is the loss term against them (``H, W ≥ period + 2``)."""
+    phase, ``phase`` that pattern's mean square, ``power`` the high-pass's. Patterns repeating every 2, 4 or
+    ``period`` px (×2 upsamplings, VGG's pooling grid) keep their full power in ``phase``; unrelated detail leaves
+    only chance, ``power / blocks``. ``phase`` is the loss term against the pattern: it stays ≥ 0, so it cannot be
+    lowered by adding noise, as it could with the chance level subtracted (``H, W ≥ period + 2``)."""
     grey = img.astype(jnp.float32) @ jnp.asarray([0.299, 0.587, 0.114], jnp.float32)
     h, w = grey.shape[1:]
     box = sum(grey[:, dy:h - 2 + dy, dx:w - 2 + dx] for dy in range(3) for dx in range(3)) / 9.0
@@ -56,7 +57,7 @@ def grid_energy(img: jax.Array, period: int = 8) -> tuple[jax.Array, jax.Array]:
     nh, nw = (h - 2) // period, (w - 2) // period
     blocks = hp[:, :nh * period, :nw * period].reshape(-1, nh, period, nw, period)
     power = jnp.mean(blocks ** 2, axis=(1, 2, 3, 4))
-    return jnp.mean(blocks.mean(axis=(1, 3)) ** 2, axis=(1, 2)) - power / (nh * nw), power
+    return jnp.mean(blocks.mean(axis=(1, 3)) ** 2, axis=(1, 2)), power
 
 
 def image_priors(out: jax.Array, *, tv_weight: float = 0.0, grid_weight: float = 0.0,
