@@ -53,7 +53,8 @@ def main(argv):
     sys.exit(run(_CONTENT.value, _STYLE.value, _OUT.value, method=_METHOD.value, checkpoint=_CHECKPOINT.value,
                  pairs=_PAIRS.value, max_side=_MAX_SIDE.value, style_size=_STYLE_SIZE.value, alpha=_ALPHA.value,
                  k=_K.value, sample_tau=_SAMPLE_TAU.value, fold_size=_FOLD.value, preserve_color=_PRESERVE.value,
-                 style_weights=weights, mask=_MASK.value, decoder=_DECODER.value, steps=_STEPS.value, seed=_SEED.value, batch_size=_BATCH.value,
+                 style_weights=weights, mask=_MASK.value, decoder=_DECODER.value, steps=_STEPS.value,
+                 seed=_SEED.value, batch_size=_BATCH.value,
                  overwrite=_OVERWRITE.value, video=_VIDEO.value, regions=_REGIONS.value,
                  progress=sys.stderr.isatty()))
 
