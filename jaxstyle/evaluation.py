@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxstyle.losses import grid_energy, mse, style_stats_loss
+from jaxstyle.ops.color import luminance
 from jaxstyle.ops.norms import mvn
 
 CONTENT_LAYERS = ("relu4_1", "relu5_1")
@@ -71,8 +72,7 @@ def ssim(a: jax.Array, b: jax.Array) -> jax.Array:
 
     ``a, b [B, H, W, 3]`` (H, W >= 11) → ``[B]`` in [-1, 1]; 1 for identical images.
     """
-    grey = jnp.asarray([0.299, 0.587, 0.114], jnp.float32)
-    x, y = a.astype(jnp.float32) @ grey, b.astype(jnp.float32) @ grey
+    x, y = luminance(a), luminance(b)
     g = _gaussian_window()
 
     def smooth(z):  # separable valid Gaussian of [B, H, W]

@@ -7,6 +7,7 @@ from typing import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
+from jaxstyle.ops.color import luminance
 from jaxstyle.ops.norms import mean_std
 
 
@@ -50,7 +51,7 @@ def grid_energy(img: jax.Array, period: int = 8) -> tuple[jax.Array, jax.Array]:
     ``period`` px (×2 upsamplings, VGG's pooling grid) keep their full power in ``phase``; unrelated detail leaves
     only chance, ``power / blocks``. ``phase`` is the loss term against the pattern: it stays ≥ 0, so it cannot be
     lowered by adding noise, as it could with the chance level subtracted (``H, W ≥ period + 2``)."""
-    grey = img.astype(jnp.float32) @ jnp.asarray([0.299, 0.587, 0.114], jnp.float32)
+    grey = luminance(img)
     h, w = grey.shape[1:]
     box = sum(grey[:, dy:h - 2 + dy, dx:w - 2 + dx] for dy in range(3) for dx in range(3)) / 9.0
     hp = grey[:, 1:h - 1, 1:w - 1] - box

@@ -11,6 +11,11 @@ _RGB2YIQ = jnp.array([[0.299, 0.587, 0.114],
                       [0.211456, -0.522591, 0.311135]], jnp.float32)
 
 
+def luminance(x: jax.Array) -> jax.Array:
+    """``[..., 3]`` RGB → ``[...]`` float32 luma (YIQ's Y)."""
+    return x.astype(jnp.float32) @ _RGB2YIQ[0]
+
+
 def rgb_to_yiq(x: jax.Array) -> jax.Array:
     """``[..., 3]`` RGB → YIQ."""
     return x @ _RGB2YIQ.T
