@@ -198,6 +198,14 @@ def _combine_segment(layer: GraphLayer, ops: _Segment, w, values, x_self) -> jax
 # Fast path.
 
 
+def fold_or_raise(fold_size: int | None, patch_size: int) -> int:
+    """The Patch2Feat fold (``None`` or 0: ``patch_size``, the spec); ``ValueError`` unless odd in 1..patch_size."""
+    fold = int(fold_size or patch_size)
+    if fold < 1 or fold > patch_size or fold % 2 == 0:
+        raise ValueError(f"fold_size={fold_size}: use an odd size in 1..patch_size={patch_size} (0 = patch_size)")
+    return fold
+
+
 def _fold_offsets(p: int, fold: int) -> np.ndarray:
     """The window offsets ``o = oy·p + ox`` of the central ``fold × fold`` taps of a p×p window."""
     d = (p - fold) // 2
@@ -475,9 +483,7 @@ def propagate_fast(layer_a: GraphLayer, layer_b: GraphLayer | None, style_graph:
     else:
         cidx = jnp.zeros((b, nc, 0), jnp.int32)
         cncc = jnp.zeros((b, nc, 0), jnp.float32)
-    fold = patch_size if fold_size is None else int(fold_size)
-    if fold < 1 or fold > patch_size or fold % 2 == 0:
-        raise ValueError(f"fold_size={fold_size}: use an odd size in 1..patch_size={patch_size}")
+    fold = fold_or_raise(fold_size, patch_size)
     fn = lambda *a: _fast_single(layer_a, layer_b, *a, p=patch_size, scales=tuple(scales), chunk=chunk,  # noqa: E731
                                  dense_max=int(dense_max), fold=fold)
     return jax.vmap(fn)(fc, s_maps, pi, idx, ncc, cidx, cncc)

@@ -17,7 +17,7 @@ from flax import nnx
 from jaxstyle.graph.build import SIMILARITIES, content_knn_edges, knn_from_nodes, knn_windows, spatial_edges
 from jaxstyle.graph.deform import ScalePredictor, mix_probs, mixed_style_nodes, scale_maps
 from jaxstyle.graph.graphs import build_graph
-from jaxstyle.graph.message_passing import AGGREGATORS, GraphLayer, propagate_fast
+from jaxstyle.graph.message_passing import AGGREGATORS, GraphLayer, fold_or_raise, propagate_fast
 from jaxstyle.losses import content_loss, image_priors, mse, style_stats_loss
 from jaxstyle.models.base import Stylizer
 from jaxstyle.nn.blocks import MirrorDecoder
@@ -136,9 +136,7 @@ class GNNStyle(Stylizer):
 
     # -- validation (static shapes: runs at trace time, before any heavy work) --------------------------------
     def check_fold(self, fold_size: int) -> None:
-        p = int(self.cfg.patch_size)
-        if fold_size != 0 and not (1 <= fold_size <= p and fold_size % 2):
-            raise ValueError(f"fold_size={fold_size}: use an odd size in 1..patch_size={p} (0 = patch_size)")
+        fold_or_raise(fold_size, int(self.cfg.patch_size))
 
     def check_inputs(self, content_shape, style_shape, k: int | None = None) -> None:
         """Raise ``ValueError`` naming the value and the valid range for unusable sizes or ``k`` (default: the
