@@ -6,12 +6,14 @@
 For each method and content size (batch 1; the style image has the content's size, at most ``--max-style``; style
 encoding included): the torch module layouts of ``benchmarks/torch_official.py`` (the official repositories' code,
 random He-scaled weights) are saved, converted with ``convert-official`` and loaded by jaxstyle, so both sides run
-the same weights; the GNN (no official code) runs its shipped model, jaxstyle only. Each (method, size, framework) runs in its own process, so its peak RSS is its own: build, one
-warm-up call (jax: the compile), then the median of ``--runs`` timed calls. PyTorch runs under
-``torch.inference_mode()`` in NCHW and in channels_last; the faster is compared. FLOPs are the dense work
-(matmuls and convolutions, loops times their trips: ``benchmarks/flops.py``) of the jaxstyle program, the same
-algorithm on both sides; GFLOP/s is against the fp32 matmul ceiling measured in the same run (the faster of jax
-and torch on 2048² @ 2048²). ``--big-sizes`` adds larger contents for AdaAttN and the GNN (jaxstyle's bounded
+the same weights; the GNN (no official code) runs its shipped model, jaxstyle only. Each (method, size,
+framework) runs in its own process, so its peak RSS is its own: build, one warm-up call (jax: the compile), then the
+median of ``--runs`` timed calls. PyTorch runs under ``torch.inference_mode()`` in NCHW and in channels_last; the
+faster is compared. FLOPs are the dense work (matmuls and convolutions) each side runs: for jaxstyle counted from its
+jaxpr, loops times their trips (``benchmarks/flops.py``), for PyTorch by ``torch.utils.flop_counter``. They differ
+where jaxstyle computes the same function with fewer multiply-adds (a conv after a nearest upsampling runs at the
+low resolution). GFLOP/s is against the fp32 matmul ceiling measured in the same run (the faster of jax and torch
+on 2048² @ 2048²). ``--big-sizes`` adds larger contents for AdaAttN and the GNN (jaxstyle's bounded
 attention and blocked NCC; the official AdaAttN builds an HW×HW attention matrix there).
 """
 
@@ -96,6 +98,7 @@ def child_jax(method: str, size: int, style_size: int, runs: int) -> dict:
 def child_torch(method: str, size: int, style_size: int, runs: int) -> dict:
     sys.path.insert(0, str(ROOT))
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     from benchmarks import torch_official
 
@@ -104,6 +107,9 @@ def child_torch(method: str, size: int, style_size: int, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         official = torch_official.build(method, pathlib.Path(tmp))
     with torch.inference_mode():
+        with FlopCounterMode(display=False) as counter:  # convolutions and matmuls
+            official.forward(c, s)
+        out["flops"] = counter.get_total_flops()
         for layout in ("nchw", "channels_last"):
             if layout == "channels_last":
                 for m in official.modules:
@@ -159,7 +165,8 @@ def _machine() -> str:
 
 def table(rows: list[dict], ceiling: float) -> list[str]:
     lines = ["| method | content / style | jaxstyle s | PyTorch s (NCHW / channels_last) | jaxstyle ÷ PyTorch | "
-             "peak RSS GB (jaxstyle / PyTorch) | GFLOP | jaxstyle GFLOP/s (% of ceiling) | PyTorch GFLOP/s |",
+             "peak RSS GB (jaxstyle / PyTorch) | GFLOP (jaxstyle / PyTorch) | jaxstyle GFLOP/s (% of ceiling) | "
+             "PyTorch GFLOP/s |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         j, t = r["jax"], r.get("torch")
@@ -178,8 +185,8 @@ def table(rows: list[dict], ceiling: float) -> list[str]:
         else:
             best = min(t["nchw"], t["channels_last"])
             cells += [f"{t['nchw']:.3f} / {t['channels_last']:.3f}", f"**{j['median_s'] / best:.2f}**",
-                      f"{j['peak_gb']:.2f} / {t['peak_gb']:.2f}", f"{gflop:.1f}",
-                      f"{jr:.0f} ({100 * jr / ceiling:.0f}%)", f"{gflop / best:.0f}"]
+                      f"{j['peak_gb']:.2f} / {t['peak_gb']:.2f}", f"{gflop:.1f} / {t['flops'] / 1e9:.1f}",
+                      f"{jr:.0f} ({100 * jr / ceiling:.0f}%)", f"{t['flops'] / 1e9 / best:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

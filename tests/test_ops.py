@@ -72,6 +72,42 @@ def test_conv3x3_equals_explicitly_padded_valid_conv(padding, np_mode):
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("padding", ["reflect", "zeros"])
+def test_conv3x3_up2_equals_upsample_then_conv_and_its_gradient(padding):
+    import jax
+
+    from jaxstyle.ops.conv import conv3x3, conv3x3_up2
+
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.normal(size=(2, 3, 5, 4)).astype(np.float32))  # odd sides: every border case
+    k = jnp.asarray(rng.normal(size=(3, 3, 4, 6)).astype(np.float32))
+    ref = conv3x3(upsample2x(x), k, padding=padding, precision="highest")
+    out = conv3x3_up2(x, k, padding=padding, precision="highest")
+    assert out.shape == (2, 6, 10, 6)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    grads = [jax.grad(lambda x, k: jnp.sum(jnp.sin(f(x, k))), argnums=(0, 1))(x, k)
+             for f in (lambda x, k: conv3x3(upsample2x(x), k, padding=padding, precision="highest"),
+                       lambda x, k: conv3x3_up2(x, k, padding=padding, precision="highest"))]
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+
+
+def test_mirror_decoder_folds_nearest_upsampling_into_the_next_conv():
+    import jax
+    from flax import nnx
+
+    from jaxstyle.nn.blocks import MirrorDecoder
+
+    dec = MirrorDecoder((16, 8, 8, 4), rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(1), (1, 3, 4, 16))
+    ref = x  # the same layers, upsampling as an explicit copy
+    for i, conv in enumerate(dec.convs):
+        ref = conv(ref)
+        ref = jax.nn.relu(ref) if i != len(dec.convs) - 1 else ref
+        ref = upsample2x(ref) if i in dec.up_after else ref
+    np.testing.assert_allclose(dec(x), ref, rtol=1e-4, atol=1e-5)
+
+
 def test_tiled_apply_equals_untiled_encoder_and_decoder(vgg):
     import jax
     from flax import nnx

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxstyle.ops.conv import conv3x3
+from jaxstyle.ops.conv import conv3x3, conv3x3_up2
 from jaxstyle.ops.resize import upsample2x
 
 
@@ -23,11 +23,13 @@ class ReflectConv(nnx.Module):
         self.bias = nnx.Param(jnp.zeros((out_features,), param_dtype))
         self.dtype = dtype
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, *, upsampled: bool = False) -> jax.Array:
+        """``upsampled=True``: convolve ``upsample2x(x, "nearest")`` (``[B, h, w, C] -> [B, 2h, 2w, out]``) at 4/9
+        of the cost (:func:`~jaxstyle.ops.conv.conv3x3_up2`)."""
         k, b = self.kernel[...], self.bias[...]
         if self.dtype is not None:
             x, k, b = x.astype(self.dtype), k.astype(self.dtype), b.astype(self.dtype)
-        return conv3x3(x, k) + b
+        return (conv3x3_up2 if upsampled else conv3x3)(x, k) + b
 
 
 class Conv1x1(nnx.Module):
@@ -95,11 +97,16 @@ class MirrorDecoder(nnx.Module):
             raise ValueError(f"this decoder takes a {self.skip_channels}-channel skip feature" if self.skip_channels
                              else "this decoder takes no skip feature")
         last = len(self.convs) - 1
+        pending_up = False  # nearest upsampling is folded into the next conv (conv3x3_up2)
         for i, conv in enumerate(self.convs):
-            x = conv(x)
+            x = conv(x, upsampled=pending_up)
+            pending_up = False
             if i != last:
                 x = jax.nn.relu(x)
             if i in self.up_after:
+                if self.upsample == "nearest" and not (i == 0 and skip is not None):
+                    pending_up = True
+                    continue
                 x = upsample2x(x, self.upsample)
                 if i == 0 and skip is not None:
                     x = jnp.concatenate([x, skip.astype(x.dtype)], axis=-1)
