@@ -57,19 +57,28 @@ def test_pad_to_multiple_reflects_and_reports_size():
 
 
 @pytest.mark.parametrize("padding, np_mode", [("reflect", "reflect"), ("zeros", "constant")])
-def test_conv3x3_equals_explicitly_padded_valid_conv(padding, np_mode):
+@pytest.mark.parametrize("hw", [(7, 9), (2, 3)])
+def test_conv3x3_equals_explicitly_padded_valid_conv_with_its_gradient(padding, np_mode, hw):
     import jax
 
     from jaxstyle.ops.conv import conv3x3
 
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(2, 7, 9, 4)).astype(np.float32)
-    k = rng.normal(size=(3, 3, 4, 5)).astype(np.float32)
-    ref = jax.lax.conv_general_dilated(np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode=np_mode), k, (1, 1),
-                                       "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"), precision="highest")
-    out = conv3x3(jnp.asarray(x), jnp.asarray(k), padding=padding, precision="highest")
-    assert out.shape == (2, 7, 9, 5)
-    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    x = jnp.asarray(rng.normal(size=(2, *hw, 4)).astype(np.float32))
+    k = jnp.asarray(rng.normal(size=(3, 3, 4, 5)).astype(np.float32))
+
+    def ref(x, k):
+        x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode=np_mode)
+        return jax.lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                            precision="highest")
+
+    out = conv3x3(x, k, padding=padding, precision="highest")
+    assert out.shape == (2, *hw, 5)
+    np.testing.assert_allclose(out, ref(x, k), rtol=1e-5, atol=1e-5)
+    grads = [jax.grad(lambda x, k: jnp.sum(jnp.sin(f(x, k))), argnums=(0, 1))(x, k)
+             for f in (ref, lambda x, k: conv3x3(x, k, padding=padding, precision="highest"))]
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("padding", ["reflect", "zeros"])

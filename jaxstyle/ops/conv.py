@@ -1,4 +1,4 @@
-"""3×3 convolution with reflection or zero padding (NHWC, HWIO)."""
+"""3×3 convolution with reflection or zero padding (NHWC, HWIO), and the same after a nearest 2× upsampling."""
 
 from __future__ import annotations
 
@@ -8,20 +8,53 @@ import jax.numpy as jnp
 _DN = ("NHWC", "HWIO", "NHWC")
 
 
+def _zero_padded(x: jax.Array, kernel: jax.Array, precision) -> jax.Array:
+    """Stride-1 conv with one zero row/column on every side: ``[B, H, W, C] -> [B, H + 3 - k, W + 3 - k, O]``."""
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=_DN,
+                                        precision=precision)
+
+
+def _pad_frame(y: jax.Array, x: jax.Array, kernel: jax.Array, mode: str, precision) -> jax.Array:
+    """Turn ``y = _zero_padded(x, kernel)`` into the conv of ``x`` padded by ``mode`` ("reflect" or "edge").
+
+    The padded input minus the zero-padded one is nonzero only on the one-pixel frame: its top and bottom rows
+    (row 1 and H-2 reflected, or rows 0 and H-1 repeated, corners included) reach only the first and last output
+    rows, through the kernel's first and last rows; its left and right columns (rows 0..H-1 only) reach only the
+    first and last output columns, through the kernel's first and last columns. Each part is a 1-D convolution of
+    one line of ``x``: O((H + W)·C·O) work, scattered onto the frame of ``y`` in place. (Adding them as full-size
+    masked broadcasts is as fast alone but makes XLA materialise four full-size arrays before a following pool.)
+    """
+    h, w = x.shape[1:3]
+    hy, wy = y.shape[1:3]
+    src = 1 if mode == "reflect" else 0
+
+    def line(v: jax.Array, taps: jax.Array, pad: str) -> jax.Array:  # [B, n, C] * [k, C, O] -> [B, n + 3 - k, O]
+        v = jnp.pad(v, ((0, 0), (1, 1), (0, 0)), mode=pad)
+        n = v.shape[1] - taps.shape[0] + 1
+        return sum(jnp.einsum("bnc,co->bno", v[:, d:d + n], taps[d], precision=precision)
+                   for d in range(taps.shape[0]))
+
+    top, bottom = (line(x[:, r], kernel[t], mode) for r, t in ((src, 0), (h - 1 - src, -1)))
+    left, right = (line(x[:, :, c], kernel[:, t], "constant") for c, t in ((src, 0), (w - 1 - src, -1)))
+    y = y.at[:, :, jnp.array([0, wy - 1])].add(jnp.stack([left, right], axis=2))
+    return y.at[:, jnp.array([0, hy - 1])].add(jnp.stack([top, bottom], axis=1))
+
+
 def conv3x3(x: jax.Array, kernel: jax.Array, *, padding: str = "reflect",
             precision: jax.lax.Precision | str | None = None) -> jax.Array:
     """``[B, H, W, Cin] * [3, 3, Cin, Cout] -> [B, H, W, Cout]``, stride 1.
 
     ``padding="reflect"`` equals PyTorch's ``ReflectionPad2d(1)`` + ``Conv2d``; ``"zeros"`` equals ``padding=1``.
-    On the CPU backend XLA runs "VALID" convolutions about 2-3x slower than "SAME" ones, so there the reflected
-    input is convolved with "SAME" padding and the one-pixel frame cropped off: the same numbers, faster.
+    On the CPU backend XLA's zero-padded convolution is the fast one ("SAME" on a reflected copy, then cropped,
+    runs 1.1-1.5x slower; "VALID" 2-3x), so there reflection is the zero-padded convolution with its output frame
+    corrected (:func:`_pad_frame`): the same numbers, no padded copy.
     """
+    y = _zero_padded(x, kernel, precision)
     if padding == "zeros":
-        return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=_DN, precision=precision)
-    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+        return y
     if jax.default_backend() == "cpu":
-        y = jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=_DN, precision=precision)
-        return y[:, 1:-1, 1:-1]
+        return _pad_frame(y, x, kernel, "reflect", precision)
+    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
     return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=_DN, precision=precision)
 
 
@@ -45,11 +78,10 @@ def conv3x3_up2(x: jax.Array, kernel: jax.Array, *, padding: str = "reflect",
     taps = jnp.asarray(_UP2_TAPS, jnp.float32)
     k2 = jnp.einsum("ati,bsj,ijco->tscabo", taps, taps, kernel.astype(jnp.float32)).astype(kernel.dtype)
     k2 = k2.reshape(2, 2, cin, 4 * cout)  # [tap row, tap col, Cin, (row parity, col parity, Cout)]
-    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge" if padding == "reflect" else "constant")
-    # "SAME" with an even kernel pads one row/column at the end only: output j reads padded j, j + 1. (On the CPU
-    # backend "SAME" runs much faster than "VALID"; the one extra row/column is cropped off below.)
-    y = jax.lax.conv_general_dilated(x, k2, (1, 1), "SAME", dimension_numbers=_DN, precision=precision)
-    y = y.reshape(b, h + 2, w + 2, 2, 2, cout)
-    # Parity (a, c) of output (2m + a, 2n + c) is window (m + a, n + c) of the padded input.
+    y = _zero_padded(x, k2, precision)  # window (j, l) reads x rows j-1, j and columns l-1, l
+    if padding == "reflect":
+        y = _pad_frame(y, x, k2, "edge", precision)
+    y = y.reshape(b, h + 1, w + 1, 2, 2, cout)
+    # Parity (a, c) of output (2m + a, 2n + c) is window (m + a, n + c).
     rows = [jnp.stack([y[:, a:a + h, c:c + w, a, c] for c in range(2)], axis=3) for a in range(2)]
     return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * w, cout)
