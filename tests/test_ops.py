@@ -56,6 +56,15 @@ def test_pad_to_multiple_reflects_and_reports_size():
     np.testing.assert_array_equal(y[:, 10, :13], x[:, 8])  # reflection about the last row
 
 
+def _assert_same_gradients(f, g, x, k):
+    """The gradients of ``sum(sin(f(x, k)))`` and of the same with ``g`` agree in ``x`` and ``k``."""
+    import jax
+
+    grads = [jax.grad(lambda x, k: jnp.sum(jnp.sin(h(x, k))), argnums=(0, 1))(x, k) for h in (f, g)]
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("padding, np_mode", [("reflect", "reflect"), ("zeros", "constant")])
 @pytest.mark.parametrize("hw", [(7, 9), (2, 3)])
 def test_conv3x3_equals_explicitly_padded_valid_conv_with_its_gradient(padding, np_mode, hw):
@@ -75,10 +84,7 @@ def test_conv3x3_equals_explicitly_padded_valid_conv_with_its_gradient(padding, 
     out = conv3x3(x, k, padding=padding, precision="highest")
     assert out.shape == (2, *hw, 5)
     np.testing.assert_allclose(out, ref(x, k), rtol=1e-5, atol=1e-5)
-    grads = [jax.grad(lambda x, k: jnp.sum(jnp.sin(f(x, k))), argnums=(0, 1))(x, k)
-             for f in (ref, lambda x, k: conv3x3(x, k, padding=padding, precision="highest"))]
-    for a, b in zip(*grads):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+    _assert_same_gradients(ref, lambda x, k: conv3x3(x, k, padding=padding, precision="highest"), x, k)
 
 
 @pytest.mark.parametrize("padding", ["reflect", "zeros"])
@@ -94,11 +100,8 @@ def test_conv3x3_up2_equals_upsample_then_conv_and_its_gradient(padding):
     out = conv3x3_up2(x, k, padding=padding, precision="highest")
     assert out.shape == (2, 6, 10, 6)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
-    grads = [jax.grad(lambda x, k: jnp.sum(jnp.sin(f(x, k))), argnums=(0, 1))(x, k)
-             for f in (lambda x, k: conv3x3(upsample2x(x), k, padding=padding, precision="highest"),
-                       lambda x, k: conv3x3_up2(x, k, padding=padding, precision="highest"))]
-    for a, b in zip(*grads):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+    _assert_same_gradients(lambda x, k: conv3x3(upsample2x(x), k, padding=padding, precision="highest"),
+                           lambda x, k: conv3x3_up2(x, k, padding=padding, precision="highest"), x, k)
 
 
 def test_mirror_decoder_folds_nearest_upsampling_into_the_next_conv():

@@ -97,16 +97,13 @@ class MirrorDecoder(nnx.Module):
             raise ValueError(f"this decoder takes a {self.skip_channels}-channel skip feature" if self.skip_channels
                              else "this decoder takes no skip feature")
         last = len(self.convs) - 1
-        pending_up = False  # nearest upsampling is folded into the next conv (conv3x3_up2)
+        # A nearest upsampling is folded into the conv after it (conv3x3_up2), unless a skip feature joins there.
+        folded = {i + 1 for i in self.up_after if self.upsample == "nearest" and not (i == 0 and skip is not None)}
         for i, conv in enumerate(self.convs):
-            x = conv(x, upsampled=pending_up)
-            pending_up = False
+            x = conv(x, upsampled=i in folded)
             if i != last:
                 x = jax.nn.relu(x)
-            if i in self.up_after:
-                if self.upsample == "nearest" and not (i == 0 and skip is not None):
-                    pending_up = True
-                    continue
+            if i in self.up_after and i + 1 not in folded:
                 x = upsample2x(x, self.upsample)
                 if i == 0 and skip is not None:
                     x = jnp.concatenate([x, skip.astype(x.dtype)], axis=-1)

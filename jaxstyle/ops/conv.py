@@ -49,13 +49,11 @@ def conv3x3(x: jax.Array, kernel: jax.Array, *, padding: str = "reflect",
     runs 1.1-1.5x slower; "VALID" 2-3x), so there reflection is the zero-padded convolution with its output frame
     corrected (:func:`_pad_frame`): the same numbers, no padded copy.
     """
+    if padding == "reflect" and jax.default_backend() != "cpu":
+        x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+        return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=_DN, precision=precision)
     y = _zero_padded(x, kernel, precision)
-    if padding == "zeros":
-        return y
-    if jax.default_backend() == "cpu":
-        return _pad_frame(y, x, kernel, "reflect", precision)
-    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=_DN, precision=precision)
+    return _pad_frame(y, x, kernel, "reflect", precision) if padding == "reflect" else y
 
 
 # Per axis, the 3 taps of a conv on a nearest-upsampled signal collapse to 2 taps on the low-resolution one:
