@@ -88,7 +88,7 @@ def test_every_ablation_switch_runs(vgg, overrides, content_photos, style_images
 
 
 def test_content_gate_interpolates_between_the_graph_and_the_content(vgg, content_photos, style_images):
-    """``content_gate``: shut, the ungated GNN; open, AdaIN(F_c, F_s); in between, trained through the loss."""
+    """``content_gate``: shut, the ungated GNN; open, AdaIN(F_c, F_s)."""
     from jaxstyle.ops.norms import adain
 
     def build(**kw):
@@ -106,7 +106,14 @@ def test_content_gate_interpolates_between_the_graph_and_the_content(vgg, conten
     np.testing.assert_allclose(opened, adain(fc, fs), atol=1e-3)
     assert float(jnp.abs(opened - ref).mean()) > 0.1
 
-    gated = build(content_gate=True, struct_weight=1.0)
+
+@pytest.mark.slow  # a gradient through the whole GNN loss (~40 s on 2 cores)
+def test_content_gate_is_trained_through_the_loss(vgg, content_photos, style_images):
+    """The gate gets a gradient through the loss, which reports it and the structure term."""
+    c, s = jnp.asarray(content_photos[:1, :64, :64]), jnp.asarray(style_images[:1, :64, :64])
+    cfg = gnn.default_config()
+    cfg.update(scales=(1, 2), content_gate=True, struct_weight=1.0)
+    gated = gnn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
     graphdef, params, rest = nnx.split(gated, nnx.Param, ...)
 
     def loss(p):

@@ -121,6 +121,7 @@ def test_train_step_traces_once_updates_every_parameter_and_losses_fall(model, c
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
 
 
+@pytest.mark.slow  # ~50 s; the default run keeps the train step whose losses fall
 def test_loss_terms_match_their_definitions(model, crops, style_images):
     """The one-batch (c, s), (c, c), (s, s) path against the terms computed separately; a style of another size."""
     content, style = crops

@@ -238,6 +238,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["1"]
 
 
+@pytest.mark.slow  # ~140 s; the default run keeps the AdaIN CLI run, its logs and resume
 def test_gnn_tiny_cli_warm_starts_from_adain_writes_logs_and_resumes(tmp_path, adain_run):
     from jaxstyle.checkpoint import restore_params
 
@@ -267,6 +268,7 @@ def _train_cmd(wd, steps, *extra, method="adain"):
             f"--config.data.style_dirs=('{SHARED / 'style'}',)", *extra]
 
 
+@pytest.mark.slow  # ~85 s; the default run keeps the Ctrl-C checkpoint-and-resume test
 def test_sigkill_mid_run_then_resume_reproduces_the_uninterrupted_losses(tmp_path, vgg_path):
     env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", ""))
     ref = str(tmp_path / "ref")
