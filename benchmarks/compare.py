@@ -1,7 +1,7 @@
 """Benchmark: jaxstyle beside the official PyTorch code, in one run, on the same weights (prints and writes a table).
 
     python benchmarks/compare.py [--methods adain,lst_r41,adaattn,gnn] [--sizes 256,512,1024] [--big-sizes 2048]
-                                 [--runs 5] [--out docs/benchmarks.md]
+                                 [--retained-heap-sizes 512] [--runs 5] [--out docs/benchmarks.md]
 
 For each method and content size (batch 1; the style image has the content's size, at most ``--max-style``; style
 encoding included): the torch module layouts of ``benchmarks/torch_official.py`` (the official repositories' code,
@@ -15,6 +15,11 @@ where jaxstyle computes the same function with fewer multiply-adds (a conv after
 low resolution). GFLOP/s is against the fp32 matmul ceiling measured in the same run (the faster of jax and torch
 on 2048² @ 2048²). ``--big-sizes`` adds larger contents for AdaAttN and the GNN (jaxstyle's bounded
 attention and blocked NCC; the official AdaAttN builds an HW×HW attention matrix there).
+
+Both frameworks allocate their large buffers afresh on every call, and glibc maps each one with new 4 KiB pages that
+the kernel faults in and zero-fills; the table counts those page faults per call. ``--retained-heap-sizes`` runs
+those sizes again with both sides on glibc settings that keep freed memory for reuse (:data:`RETAINED_HEAP`), so the
+ratio is shown with and without that cost.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import os
 import pathlib
 import platform
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -36,6 +42,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 TORCH_METHODS = ("adain", "lst_r41", "adaattn")
 BIG_METHODS = ("adaattn", "gnn")
+# glibc malloc serves every block over its mmap threshold (at most 32 MB) with a fresh mmap and unmaps it on free,
+# so each call of either framework faults in its large buffers page by page (4 KiB, zero-filled by the kernel).
+# These settings keep freed memory in the heap for reuse: the same code, the same numbers, fewer page faults.
+RETAINED_HEAP = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**46), "MALLOC_ARENA_MAX": "1"}
 
 
 def _images(size: int, style_size: int):
@@ -52,17 +62,17 @@ def _images(size: int, style_size: int):
     return load(SHARED / "content" / "golden_gate.jpg", size), load(SHARED / "style" / "starry_night.jpg", style_size)
 
 
-def _timed(call, runs: int) -> tuple[float, float]:
-    """(first call, median of ``runs`` calls) in seconds."""
+def _timed(call, runs: int) -> tuple[float, float, float]:
+    """(first call, median of ``runs`` calls) in seconds, and the minor page faults per timed call."""
     t = time.perf_counter()
     call()
     first = time.perf_counter() - t
-    times = []
+    times, faults = [], resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(runs):
         t = time.perf_counter()
         call()
         times.append(time.perf_counter() - t)
-    return first, statistics.median(times)
+    return first, statistics.median(times), (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / runs
 
 
 def _peak_gb() -> float:
@@ -91,8 +101,9 @@ def child_jax(method: str, size: int, style_size: int, runs: int) -> dict:
     graphdef, state = nnx.split(model)
     forward = lambda st, c, s: nnx.merge(graphdef, st)(c, s)  # noqa: E731
     compiled = jax.jit(forward).lower(state, c, s).compile()
-    first, median = _timed(lambda: jax.block_until_ready(compiled(state, c, s)), runs)
-    return {"first_s": first, "median_s": median, "flops": dense_flops(forward, state, c, s), "peak_gb": _peak_gb()}
+    first, median, faults = _timed(lambda: jax.block_until_ready(compiled(state, c, s)), runs)
+    return {"first_s": first, "median_s": median, "faults": faults, "flops": dense_flops(forward, state, c, s),
+            "peak_gb": _peak_gb()}
 
 
 def child_torch(method: str, size: int, style_size: int, runs: int) -> dict:
@@ -115,8 +126,7 @@ def child_torch(method: str, size: int, style_size: int, runs: int) -> dict:
                 for m in official.modules:
                     m.to(memory_format=torch.channels_last)
                 c, s = (x.contiguous(memory_format=torch.channels_last) for x in (c, s))
-            first, median = _timed(lambda: official.forward(c, s), runs)
-            out[layout] = median
+            first, out[layout], out[f"{layout}_faults"] = _timed(lambda: official.forward(c, s), runs)
     out["peak_gb"] = _peak_gb()
     return out
 
@@ -138,10 +148,12 @@ def matmul_ceiling(n: int = 2048, runs: int = 5) -> dict:
     return out
 
 
-def _run_child(framework: str, method: str, size: int, style_size: int, runs: int, timeout: float) -> dict:
+def _run_child(framework: str, method: str, size: int, style_size: int, runs: int, timeout: float,
+               retained_heap: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", framework, method, str(size), str(style_size), "--runs", str(runs)]
+    env = {**os.environ, **RETAINED_HEAP} if retained_heap else None
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"over {timeout:.0f} s"}
     if r.returncode:
@@ -166,27 +178,27 @@ def _machine() -> str:
 def table(rows: list[dict], ceiling: float) -> list[str]:
     lines = ["| method | content / style | jaxstyle s | PyTorch s (NCHW / channels_last) | jaxstyle ÷ PyTorch | "
              "peak RSS GB (jaxstyle / PyTorch) | GFLOP (jaxstyle / PyTorch) | jaxstyle GFLOP/s (% of ceiling) | "
-             "PyTorch GFLOP/s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "PyTorch GFLOP/s | page faults / call, k (jaxstyle / PyTorch) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         j, t = r["jax"], r.get("torch")
+        shape = f"{r['size']}² / {r['style']}²" + (", retained heap" if r.get("retained_heap") else "")
         if "error" in j:
-            lines.append(f"| {r['method']} | {r['size']}² / {r['style']}² | failed: {j['error']} |  |  |  |  |  |  |")
+            lines.append(f"| {r['method']} | {shape} | failed: {j['error']} |  |  |  |  |  |  |  |")
             continue
         gflop = j["flops"] / 1e9
         jr = gflop / j["median_s"]
-        cells = [r["method"], f"{r['size']}² / {r['style']}²", f"{j['median_s']:.3f}"]
-        if t is None:
-            cells += ["no official code", "—", f"{j['peak_gb']:.2f} / —", f"{gflop:.1f}",
-                      f"{jr:.0f} ({100 * jr / ceiling:.0f}%)", "—"]
-        elif "error" in t:
-            cells += [f"failed: {t['error']}", "—", f"{j['peak_gb']:.2f} / —", f"{gflop:.1f}",
-                      f"{jr:.0f} ({100 * jr / ceiling:.0f}%)", "—"]
+        cells = [r["method"], shape, f"{j['median_s']:.3f}"]
+        if t is None or "error" in t:
+            cells += ["no official code" if t is None else f"failed: {t['error']}", "—", f"{j['peak_gb']:.2f} / —",
+                      f"{gflop:.1f}", f"{jr:.0f} ({100 * jr / ceiling:.0f}%)", "—", f"{j['faults'] / 1e3:.0f} / —"]
         else:
-            best = min(t["nchw"], t["channels_last"])
+            layout = min(("nchw", "channels_last"), key=t.get)
+            best = t[layout]
             cells += [f"{t['nchw']:.3f} / {t['channels_last']:.3f}", f"**{j['median_s'] / best:.2f}**",
                       f"{j['peak_gb']:.2f} / {t['peak_gb']:.2f}", f"{gflop:.1f} / {t['flops'] / 1e9:.1f}",
-                      f"{jr:.0f} ({100 * jr / ceiling:.0f}%)", f"{t['flops'] / 1e9 / best:.0f}"]
+                      f"{jr:.0f} ({100 * jr / ceiling:.0f}%)", f"{t['flops'] / 1e9 / best:.0f}",
+                      f"{j['faults'] / 1e3:.0f} / {t[layout + '_faults'] / 1e3:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -198,6 +210,8 @@ def main() -> int:
     p.add_argument("--big-sizes", default="2048", help="further sizes for adaattn and gnn ('' for none)")
     p.add_argument("--big-runs", type=int, default=1, help="--runs for the --big-sizes")
     p.add_argument("--max-style", type=int, default=1024, help="style side: the content's, at most this")
+    p.add_argument("--retained-heap-sizes", default="512",
+                   help="sizes run once more with both sides on a heap-retaining malloc ('' for none)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--timeout", type=float, default=1800, help="seconds per (method, size, framework)")
     p.add_argument("--out", help="write the markdown table here (e.g. docs/benchmarks.md)")
@@ -220,12 +234,15 @@ def main() -> int:
     rows = []
     for method in methods:
         big = a.big_sizes.split(",") if method in BIG_METHODS and a.big_sizes else []
-        for size, runs in [(int(n), a.runs) for n in a.sizes.split(",")] + [(int(n), a.big_runs) for n in big]:
+        retained = a.retained_heap_sizes.split(",") if method in TORCH_METHODS and a.retained_heap_sizes else []
+        cells = ([(int(n), a.runs, False) for n in a.sizes.split(",")] + [(int(n), a.big_runs, False) for n in big]
+                 + [(int(n), a.runs, True) for n in retained])
+        for size, runs, heap in cells:
             style = min(size, a.max_style)
-            row = {"method": method, "size": size, "style": style, "runs": runs,
-                   "jax": _run_child("jax", method, size, style, runs, a.timeout)}
+            row = {"method": method, "size": size, "style": style, "runs": runs, "retained_heap": heap,
+                   "jax": _run_child("jax", method, size, style, runs, a.timeout, heap)}
             if method in TORCH_METHODS:
-                row["torch"] = _run_child("torch", method, size, style, runs, a.timeout)
+                row["torch"] = _run_child("torch", method, size, style, runs, a.timeout, heap)
             rows.append(row)
             print(table([row], ceiling)[-1], flush=True)
     import jax
@@ -236,7 +253,7 @@ def main() -> int:
     except ImportError:
         torch_version = "not installed"
     lines = ["# Speed and memory: jaxstyle beside the official PyTorch code", "",
-             f"Regenerate: `python benchmarks/compare.py {' '.join(sys.argv[1:])}`".rstrip() + "  ",
+             f"Regenerate: `python benchmarks/compare.py {shlex.join(sys.argv[1:])}`".rstrip() + "  ",
              f"Run {datetime.date.today().isoformat()} on {_machine()}; jax {jax.__version__} "
              f"({jax.default_backend()}), torch {torch_version}.  ",
              f"fp32 matmul ceiling: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in ceil.items()) + ".", "",
@@ -244,7 +261,10 @@ def main() -> int:
              f"{a.runs} runs ({a.big_runs} at the big sizes) after one warm-up (jax: the compile); each cell in its "
              "own process (peak RSS is its own). "
              "PyTorch: the official module layouts (`benchmarks/torch_official.py`) under `torch.inference_mode()`; "
-             "the ratio uses the faster of NCHW and channels_last. Both sides run the same weights.", "",
+             "the ratio uses the faster of NCHW and channels_last. Both sides run the same weights. Page faults: "
+             "minor faults per timed call. Rows marked *retained heap* run both sides with "
+             + " ".join(f"`{k}={v}`" for k, v in RETAINED_HEAP.items())
+             + " (glibc then reuses freed memory instead of mapping fresh pages on every call).", "",
              *table(rows, ceiling), ""]
     text = "\n".join(lines)
     if a.out:
