@@ -43,6 +43,26 @@ def test_parity_with_pytorch_on_a_real_photo(vgg_path, content_photos):
         assert np.abs(a - r).max() <= 1e-4 * np.abs(r).max(), layer
 
 
+@pytest.mark.parametrize("layers", [("relu3_1",), ("relu1_2", "relu2_1", "relu2_2", "relu3_1")])
+def test_pooling_before_bias_and_relu_gives_the_same_features(vgg, content_photos, layers):
+    """The convs before a pool pool first (max commutes with the bias and the ReLU): the features equal the
+    layer-by-layer relu(conv + b) -> pool, whether or not the pre-pool layer is returned, at odd sizes too."""
+    x = jnp.asarray(content_photos[:1, :38, :54])
+
+    def reference(x):
+        x, out = x @ vgg._get("pre_matrix") + vgg._get("pre_bias"), {}
+        for i, name in enumerate(RELU_LAYERS[: RELU_LAYERS.index("relu3_1") + 1]):
+            if i and name.endswith("_1"):
+                x = vgg._pool(x)
+            x = vgg._conv(x, name.replace("relu", "conv"))
+            out[name] = x / vgg._get(f"{name.replace('relu', 'conv')}_mean")
+        return out
+
+    ref, ours = jax.jit(reference)(x), jax.jit(lambda x: vgg(x, layers))(x)
+    for layer in layers:
+        np.testing.assert_allclose(np.asarray(ours[layer]), np.asarray(ref[layer]), rtol=1e-5, atol=1e-5)
+
+
 def test_shapes_and_stop_at_deepest(vgg):
     x = jnp.zeros((2, 40, 56, 3)) + 0.5
     out = vgg(x, ("relu1_1", "relu3_1"))

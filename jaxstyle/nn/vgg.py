@@ -87,12 +87,15 @@ class VGG19(nnx.Module):
     def _get(self, name: str) -> jax.Array:
         return jax.lax.stop_gradient(getattr(self, name)[...])
 
-    def _conv(self, x: jax.Array, name: str) -> jax.Array:
+    def _conv(self, x: jax.Array, name: str, pool: bool = False) -> jax.Array:
+        """``relu(conv(x) + b)``, max-pooled after when ``pool``: then the pool runs first (max commutes with
+        adding a per-channel constant and with the ReLU, both monotone), so bias and ReLU touch a quarter of the
+        pixels (the same numbers, fewer full-size passes)."""
         k, b = self._get(f"{name}_kernel"), self._get(f"{name}_bias")
         if self.dtype is not None:
             k, b = k.astype(self.dtype), b.astype(self.dtype)
         y = conv3x3(x, k, padding=self.padding, precision=self.precision)
-        return jax.nn.relu(y + b)
+        return jax.nn.relu((self._pool(y) if pool else y) + b)
 
     def _pool(self, x: jax.Array) -> jax.Array:
         h, w = x.shape[1:3]
@@ -124,11 +127,12 @@ class VGG19(nnx.Module):
         x = x.astype(jnp.float32) @ self._get("pre_matrix") + self._get("pre_bias")
         if self.dtype is not None:
             x = x.astype(self.dtype)
-        out, block = {}, "1"
-        for name in RELU_LAYERS[: last + 1]:
-            if name[4] != block:
-                x, block = self._pool(x), name[4]
-            x = self._conv(x, name.replace("relu", "conv"))
+        out, names = {}, RELU_LAYERS[: last + 1]
+        for i, name in enumerate(names):
+            if i and name[4] != names[i - 1][4] and names[i - 1] in layers:
+                x = self._pool(x)  # the previous layer was returned unpooled
+            pool = i + 1 < len(names) and names[i + 1][4] != name[4] and name not in layers
+            x = self._conv(x, name.replace("relu", "conv"), pool)
             if name in layers:
                 out[name] = x / self._get(f"{name.replace('relu', 'conv')}_mean") if self.normalized else x
         return out
