@@ -30,7 +30,11 @@ _DECODER = flags.DEFINE_enum("decoder", "feedforward", ["feedforward", "optimize
                              "feedforward: the trained decoder; optimize: training-free image optimisation.")
 _STEPS = flags.DEFINE_integer("steps", 200, "Optimisation steps for --decoder optimize.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
-_BATCH = flags.DEFINE_integer("batch_size", 4, "Same-size contents stylized together (per style).")
+_BATCH = flags.DEFINE_integer("batch_size", 1, "Contents per device in one program (the batch runs data-parallel "
+                              "over all local devices).")
+_BUCKET = flags.DEFINE_integer("bucket", None, "Pad image sides to multiples of this (px) so mixed sizes share "
+                               "compiled programs (AdaIN, LST, AdaAttN; default 64); the output is cropped back.")
+_WORKERS = flags.DEFINE_integer("workers", 2, "Threads that read images ahead and write outputs.")
 _VIDEO = flags.DEFINE_bool("video", False, "--content is the frames of one video (name order): LST keeps the first "
                            "frame's style transform for every frame (temporally stable). One style.")
 _REGIONS = flags.DEFINE_list("regions", None, "AdaAttN: CONTENT_LABELS,STYLE_LABELS images; equal grey levels mark "
@@ -54,7 +58,7 @@ def main(argv):
                  pairs=_PAIRS.value, max_side=_MAX_SIDE.value, style_size=_STYLE_SIZE.value, alpha=_ALPHA.value,
                  k=_K.value, sample_tau=_SAMPLE_TAU.value, fold_size=_FOLD.value, preserve_color=_PRESERVE.value,
                  style_weights=weights, mask=_MASK.value, decoder=_DECODER.value, steps=_STEPS.value,
-                 seed=_SEED.value, batch_size=_BATCH.value,
+                 seed=_SEED.value, batch_size=_BATCH.value, bucket=_BUCKET.value, workers=_WORKERS.value,
                  overwrite=_OVERWRITE.value, video=_VIDEO.value, regions=_REGIONS.value,
                  progress=sys.stderr.isatty()))
 

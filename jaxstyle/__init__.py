@@ -1,6 +1,6 @@
 """jaxstyle: arbitrary neural style transfer in JAX/Flax.
 
-Public API (stable names): :func:`stylize`, :func:`style_matrix`, :func:`load_pretrained`, :func:`build_model`, :func:`load_vgg19`, :func:`load_image`,
+Public API (stable names): :func:`stylize`, :class:`Stylizer`, :func:`enable_compilation_cache`, :func:`style_matrix`, :func:`load_pretrained`, :func:`build_model`, :func:`load_vgg19`, :func:`load_image`,
 :func:`save_image`, :class:`ImageError`, :class:`WeightsError`. Names are imported lazily, so
 ``import jaxstyle.data.images`` does not pull in JAX; importing does no work (no device queries, no downloads).
 """
@@ -15,6 +15,8 @@ _EXPORTS = {
     "load_pretrained": "jaxstyle.api",
     "stylize": "jaxstyle.api",
     "style_matrix": "jaxstyle.api",
+    "Stylizer": "jaxstyle.stylizer",
+    "enable_compilation_cache": "jaxstyle.runtime",
     "ImageError": "jaxstyle.data.images",
     "load_image": "jaxstyle.data.images",
     "save_image": "jaxstyle.data.images",

@@ -3,15 +3,24 @@
 Inputs are any mix of files, directories (their images, sorted) and globs. Outputs are
 ``OUT/<content>__<style>.png``; existing ones are skipped unless ``overwrite``. A failing input is reported in one
 ``error:`` line and the rest still run; the return status is 1 if anything failed.
+
+The common case (one style per output, the feedforward decoder) runs on a :class:`jaxstyle.Stylizer`: each image is
+decoded and encoded once, contents are padded to a few bucket shapes, images are read ahead and outputs written by
+worker threads while the devices compute, and with several processes (``jax.process_count() > 1``) each takes every
+``process_count``-th content. Memory: the styles' cached products (styles are taken in blocks that fit
+``cache_mb``; contents are encoded once per block) plus the read-ahead of ``2 × batch`` contents.
 """
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import glob
 import os
 import pathlib
 import sys
+import threading
 import time
 import warnings
 from typing import Sequence
@@ -78,12 +87,13 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
                   preserve_color: bool = False,
                   style_weights: Sequence[float] | None = None,
                   mask: str | None = None, decoder: str = "feedforward", steps: int = 200, seed: int = 0,
-                  batch_size: int = 4, overwrite: bool = False, progress: bool = True, video: bool = False,
-                  regions: Sequence[str] | None = None,
-                  log=print) -> tuple[int, int, int]:
+                  batch_size: int = 1, overwrite: bool = False, progress: bool = True, video: bool = False,
+                  regions: Sequence[str] | None = None, bucket: int | None = None, workers: int = 2,
+                  cache_mb: int = 2048, log=print) -> tuple[int, int, int]:
     """Stylize files into ``out_dir``; returns ``(written, skipped, failed)``.
 
-    Contents of the same size with the same style run as one batch of up to ``batch_size`` (one compile per size).
+    ``batch_size`` contents per device run as one program (contents padded to ``bucket``-multiples share programs;
+    default: the Stylizer's). ``workers``: threads that read images ahead and write outputs.
     ``style_weights`` or ``mask`` combine all styles into one output per content (interpolation / spatial
     control). ``video``: the contents are the frames of one video (in name order) and a linear method (LST) uses
     the style transform of the first frame for every frame (temporally stable). Errors per job are logged as one
@@ -109,6 +119,14 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     mask_img = None
     if mask is not None:
         mask_img = load_image(mask).mean(-1)  # grey levels in [0, 1]: 1 → the first style
+    if not (combine or video or regions is not None or decoder != "feedforward"):
+        from jaxstyle.stylizer import DEFAULT_BUCKET, Stylizer
+
+        stylizer = Stylizer(method, checkpoint, alpha=alpha, k=k, sample_tau=sample_tau, sample_seed=seed,
+                            fold_size=fold_size, preserve_color=preserve_color, seed=seed, batch_size=batch_size,
+                            bucket=DEFAULT_BUCKET if bucket is None else bucket, cache_mb=cache_mb)
+        return _run_stylizer(stylizer, jobs, max_side=max_side, style_size=style_size, overwrite=overwrite,
+                             progress=progress, workers=workers, log=log)
     jobs.sort(key=lambda job: job.styles)  # style-major (stable): same-style, same-size contents batch together
     counts = {"written": 0, "skipped": 0, "failed": 0}
     bar = Progress(len(jobs), enabled=progress)
@@ -174,6 +192,133 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     return counts["written"], counts["skipped"], counts["failed"]
 
 
+def process_share(items: list, index: int | None = None, count: int | None = None) -> list:
+    """This process's share of ``items``: every ``count``-th from ``index`` (default: ``jax.process_index()`` of
+    ``jax.process_count()``), so processes of a multi-host run never write the same output."""
+    if index is None or count is None:
+        import jax
+
+        index, count = jax.process_index(), jax.process_count()
+    return items[index::count]
+
+
+def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size: int | None, overwrite: bool,
+                  progress: bool, workers: int, log) -> tuple[int, int, int]:
+    """Stylize single-style ``jobs`` with ``stylizer``: contents in this process's share, read ahead on a thread
+    pool, grouped by bucket into batches, each encoded once per style block; outputs cropped and written by the
+    same pool while the devices run the next pair."""
+    from jaxstyle.metrics import Progress
+
+    lock = threading.Lock()
+    counts = {"written": 0, "skipped": 0, "failed": 0}
+    todo: dict[pathlib.Path, list[Job]] = collections.defaultdict(list)
+    for job in jobs:
+        if job.out.exists() and not overwrite:
+            counts["skipped"] += 1
+        else:
+            todo[job.content].append(job)
+    contents = process_share(list(todo))
+    total = counts["skipped"] + sum(len(todo[c]) for c in contents)
+    bar = Progress(total, enabled=progress)
+
+    def fail(n: int, e: Exception) -> None:
+        with lock:
+            counts["failed"] += n
+        log(f"error: {e}", file=sys.stderr)
+
+    def tick() -> None:
+        with lock:
+            bar.update(sum(counts.values()))
+
+    pool = concurrent.futures.ThreadPoolExecutor(max(1, int(workers)))
+    style_paths = list(dict.fromkeys(j.styles[0] for c in contents for j in todo[c]))
+    style_futs = {sp: pool.submit(load_image, sp, max_side=style_size, min_side=16) for sp in style_paths}
+    bad_styles: set[pathlib.Path] = set()
+    for sp in style_paths:
+        try:
+            stylizer.add_style(style_futs[sp].result(), key=sp)
+        except USER_ERRORS as e:
+            bad_styles.add(sp)
+            fail(sum(j.styles[0] == sp for c in contents for j in todo[c]), e)
+    good = [sp for sp in style_paths if sp not in bad_styles]
+    per_block = max(1, (stylizer._styles.max_bytes // max(1, stylizer.style_bytes(good[0])))) if good else 1
+    writes: list[concurrent.futures.Future] = []
+
+    def write(enc, out, batch_jobs: list[dict[pathlib.Path, Job]], sp: pathlib.Path) -> None:
+        try:
+            images = stylizer.crop(enc, out)
+        except USER_ERRORS as e:
+            return fail(sum(sp in b for b in batch_jobs), e)
+        for img, by_style in zip(images, batch_jobs):
+            job = by_style.get(sp)
+            if job is None:  # this content's output for sp exists already
+                continue
+            try:
+                save_image(job.out, img, overwrite=overwrite)
+                with lock:
+                    counts["written"] += 1
+            except USER_ERRORS as e:
+                fail(1, e)
+        tick()
+
+    def run_batch(batch: list[tuple[pathlib.Path, tuple]], block: list[pathlib.Path]) -> None:
+        by_style = [{j.styles[0]: j for j in todo[c]} for c, _ in batch]
+        try:
+            enc = stylizer.encode([img for _, (img, _) in batch], padded=[p for _, (_, p) in batch])
+        except USER_ERRORS as e:
+            return fail(sum(len([sp for sp in block if sp in b]) for b in by_style), e)
+        for sp in block:
+            idx = [i for i, b in enumerate(by_style) if sp in b]
+            if not idx:
+                continue
+            try:
+                out = stylizer.apply(enc, sp)
+            except USER_ERRORS as e:
+                fail(len(idx), e)
+                continue
+            writes.append(pool.submit(write, enc, out, [by_style[i] if i in idx else {} for i in range(len(batch))], sp))
+
+    def load(c: pathlib.Path):
+        img = load_image(c, max_side=max_side, min_side=16)
+        return img, stylizer.pad_image(img)
+
+    for b0 in range(0, len(good), per_block):
+        block = good[b0: b0 + per_block]
+        mine = [c for c in contents if any(j.styles[0] in block for j in todo[c])]
+        ahead = 2 * stylizer.batch + 2
+        futs = collections.deque()
+        pending: dict[tuple, list] = collections.defaultdict(list)
+        it = iter(mine)
+        for c in it:
+            futs.append((c, pool.submit(load, c)))
+            if len(futs) >= ahead:
+                break
+        while futs:
+            c, fut = futs.popleft()
+            nxt = next(it, None)
+            if nxt is not None:
+                futs.append((nxt, pool.submit(load, nxt)))
+            try:
+                item = fut.result()
+            except USER_ERRORS as e:
+                fail(sum(j.styles[0] in block for j in todo[c]), e)
+                continue
+            group = pending[item[1][0].shape]
+            group.append((c, item))
+            if len(group) == stylizer.batch:
+                run_batch(group, block)
+                group.clear()
+        for group in pending.values():
+            if group:
+                run_batch(group, block)
+        for w in writes:
+            w.result()
+        writes.clear()
+    pool.shutdown()
+    bar.close()
+    return counts["written"], counts["skipped"], counts["failed"]
+
+
 def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Nearest-neighbour resize of ``[h, w]`` to ``shape`` (masks are usually drawn at the photo's full size)."""
     h, w = shape
@@ -183,8 +328,12 @@ def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def main(contents: Sequence[str], styles: Sequence[str], out_dir: str, **kwargs) -> int:
-    """CLI body: returns the exit status (0 ok, 1 if anything failed), with one ``error:`` line per failure."""
+    """CLI body: returns the exit status (0 ok, 1 if anything failed), with one ``error:`` line per failure and a
+    summary line (counts, seconds, XLA compiles and the seconds spent on them)."""
+    from jaxstyle import runtime
+
     t0 = time.perf_counter()
+    c0 = runtime.compile_stats()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
@@ -195,6 +344,9 @@ def main(contents: Sequence[str], styles: Sequence[str], out_dir: str, **kwargs)
         finally:
             for w in {str(w.message) for w in caught}:
                 print(f"warning: {w}", file=sys.stderr)
+    cs = runtime.compile_stats()
     print(f"{written} written, {skipped} skipped (exist; --overwrite replaces), {failed} failed "
-          f"in {time.perf_counter() - t0:.1f} s -> {out_dir}", file=sys.stderr)
+          f"in {time.perf_counter() - t0:.1f} s -> {out_dir} ({cs['compiles'] - c0['compiles']} compiles, "
+          f"{cs['cache_hits'] - c0['cache_hits']} of them from the cache, {cs['seconds'] - c0['seconds']:.1f} s)",
+          file=sys.stderr)
     return 1 if failed else 0

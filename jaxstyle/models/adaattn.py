@@ -16,14 +16,16 @@ import ml_collections
 from flax import nnx
 
 from jaxstyle.losses import mse, style_stats_loss
-from jaxstyle.models.base import Stylizer
+from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import Conv1x1, MirrorDecoder, ReflectConv
 from jaxstyle.nn.vgg import VGG19, load_vgg19
 from jaxstyle.ops.attention import attention_mean_std, sample_positions
-from jaxstyle.ops.norms import mvn
+from jaxstyle.ops.norms import masked_mvn, mvn, valid_mask
 from jaxstyle.ops.resize import resize_nearest, upsample2x
 
 LEVELS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+STRIDES = {level: 2 ** i for i, level in enumerate(LEVELS)}  # image px per feature position
+POSITION_BUCKET = 512  # cached style keys/values are padded to a multiple of this many positions (fewer compiles)
 Features = dict[str, jax.Array]
 
 
@@ -88,19 +90,37 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, content: jax.Array, *, max_
     return std.reshape(shape) * mvn(content) + mean.reshape(shape)
 
 
-def keys(feats: Features, level: str, shallow: bool = True) -> jax.Array:
+def keys(feats: Features, level: str, shallow: bool = True, mask: jax.Array | None = None) -> jax.Array:
     """``concat_l mvn(resize_nearest(F^l → size of F^level))`` over relu1_1..level (``shallow``), else
-    ``mvn(F^level)``: ``[B, h, w, Σ C_l]``."""
+    ``mvn(F^level)``: ``[B, h, w, Σ C_l]``. ``mask`` ``[B, h, w, 1]``: statistics inside it only."""
     upto = LEVELS[: LEVELS.index(level) + 1] if shallow else (level,)
     size = feats[level].shape[1:3]
-    return jnp.concatenate([mvn(resize_nearest(feats[l], size)) for l in upto], axis=-1)
+    return jnp.concatenate([masked_mvn(resize_nearest(feats[l], size), mask) for l in upto], axis=-1)
+
+
+def flat_keys_values(k: jax.Array, v: jax.Array, cap: int, key: jax.Array, mask: jax.Array | None = None,
+                     bucket: int = 1) -> dict[str, jax.Array]:
+    """Attention keys ``[B, h, w, D]`` and values ``[B, h, w, C]`` as position lists, subsampled to ``cap`` as
+    :func:`attend` does, then padded to a multiple of ``bucket``: ``{"k": [B, N, D], "v": [B, N, C],
+    "valid": [B, N] bool}`` (``mask`` ``[B, h, w, 1]`` marks the positions that exist)."""
+    b = k.shape[0]
+    kf, vf = k.reshape(b, -1, k.shape[-1]), v.reshape(b, -1, v.shape[-1])
+    ok = jnp.ones(kf.shape[:2], bool) if mask is None else mask.reshape(b, -1) > 0
+    idx = sample_positions(key, kf.shape[1], cap)
+    if idx is not None:
+        kf, vf, ok = kf[:, idx], vf[:, idx], ok[:, idx]
+    pad = -kf.shape[1] % bucket
+    if pad:
+        kf, vf = (jnp.pad(x, ((0, 0), (0, pad), (0, 0))) for x in (kf, vf))
+        ok = jnp.pad(ok, ((0, 0), (0, pad)))
+    return {"k": kf, "v": vf, "valid": ok}
 
 
 def _downsample_labels(labels: jax.Array | None, size: tuple[int, int]) -> jax.Array | None:
     return None if labels is None else resize_nearest(labels[..., None], size)[..., 0]
 
 
-class AdaAttN(Stylizer):
+class AdaAttN(StyleModel):
     """``model(content, style, alpha=1.0)``: ``[B, H, W, 3]`` × ``[B, Hs, Ws, 3]`` → ``[B, H, W, 3]``
     (H, W, Hs, Ws multiples of 16: relu5_1 is upsampled onto relu4_1)."""
 
@@ -182,6 +202,58 @@ class AdaAttN(Stylizer):
         if self.attn_3 is not None:
             out["skip"] = module(self.attn_3, "relu3_1", int(cfg.max_sample_3))
         return out
+
+    masked = True
+
+    def _modules(self):
+        cfg = self.cfg
+        mods = [("a4", self.attn_4, "relu4_1", int(cfg.max_sample_45)),
+                ("a5", self.attn_5, "relu5_1", int(cfg.max_sample_45))]
+        return mods + ([("a3", self.attn_3, "relu3_1", int(cfg.max_sample_3))] if self.attn_3 is not None else [])
+
+    def prepare_style(self, fs: Features) -> dict[str, dict[str, jax.Array]]:
+        """Each module's projected style keys and values as position lists (subsampled as :meth:`transform` does
+        with the default key, padded to a multiple of ``POSITION_BUCKET``; see :func:`flat_keys_values`)."""
+        key, shallow = self._sample_key(None), self.cfg.shallow_layer
+        return {name: flat_keys_values(mod.g(keys(fs, level, shallow)), mod.h(fs[level]), cap, key,
+                                       bucket=POSITION_BUCKET)
+                for name, mod, level, cap in self._modules()}
+
+    def transform_prepared(self, fc: Features, style: dict[str, dict[str, jax.Array]],
+                           alpha: float | jax.Array = 1.0, valid: jax.Array | None = None) -> Features:
+        """:meth:`transform` from :meth:`prepare_style`; the content's statistics (and, for ``α < 1``, its own keys)
+        are taken inside ``valid``. For ``α < 1`` a content above ``max_sample`` positions draws its subset from
+        the padded grid, so that part may differ from the unpadded result by the draw."""
+        key, shallow = self._sample_key(None), self.cfg.shallow_layer
+        full = isinstance(alpha, (int, float)) and alpha == 1.0
+        b = fc["relu1_1"].shape[0]
+
+        def attend_flat(q, kv, content, mask):
+            kv = jax.tree.map(lambda x: jnp.broadcast_to(x, (b, *x.shape[1:])), kv)
+            h, w = q.shape[1:3]
+            mean, std = attention_mean_std(q.reshape(b, h * w, -1), kv["k"], kv["v"], block=int(self.cfg.query_block),
+                                           k_valid=kv["valid"])
+            shape = (b, h, w, kv["v"].shape[-1])
+            return std.reshape(shape) * masked_mvn(content, mask) + mean.reshape(shape)
+
+        out = {}
+        for name, mod, level, cap in self._modules():
+            mask = None if valid is None else valid_mask(valid, fc[level].shape[1:3], STRIDES[level])
+            kc = keys(fc, level, shallow, mask)
+            q = mod.f(kc)
+            a = attend_flat(q, style[name], fc[level], mask)
+            if not full:
+                own = jax.lax.cond(
+                    jnp.asarray(alpha) < 1.0,
+                    lambda: attend_flat(q, flat_keys_values(mod.g(kc), mod.h(fc[level]), cap, key, mask), fc[level],
+                                        mask),
+                    lambda: a)
+                a = alpha * a + (1.0 - alpha) * own
+            out[name] = a
+        res = {"t": self.merge(out["a4"] + upsample2x(out["a5"])), "a4": out["a4"]}
+        if "a3" in out:
+            res["skip"] = out["a3"]
+        return res
 
     def decode(self, t: Features) -> jax.Array:
         """``{"t", "skip"}`` → ``[B, 8h, 8w, 3]``."""

@@ -11,10 +11,10 @@ import ml_collections
 from flax import nnx
 
 from jaxstyle.losses import content_loss, image_priors, mse, style_stats_loss
-from jaxstyle.models.base import Stylizer
+from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
-from jaxstyle.ops.norms import adain
+from jaxstyle.ops.norms import adain, masked_mean_std, mean_std, valid_mask
 
 FEATURE_LAYER = "relu4_1"
 
@@ -34,7 +34,7 @@ def default_config() -> ml_collections.ConfigDict:
     ))
 
 
-class AdaIN(Stylizer):
+class AdaIN(StyleModel):
     """``model(content, style, alpha)``: ``[B, H, W, 3]`` × ``[B, Hs, Ws, 3]`` → ``[B, H, W, 3]`` (H, W multiples of 8)."""
 
     def __init__(self, encoder: VGG19, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
@@ -54,6 +54,20 @@ class AdaIN(Stylizer):
     def transform(self, fc: jax.Array, fs: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
         """The decoder's input: ``α·AdaIN(F_c, F_s) + (1 − α)·F_c`` at relu4_1."""
         return alpha * adain(fc, fs) + (1.0 - alpha) * fc.astype(jnp.float32)
+
+    masked = True
+
+    def prepare_style(self, fs: jax.Array) -> dict[str, jax.Array]:
+        """The style's relu4_1 channel statistics ``{"mean", "std"}``, each ``[1, 1, 1, C]``."""
+        mean, std = mean_std(fs)
+        return {"mean": mean, "std": std}
+
+    def transform_prepared(self, fc: jax.Array, style: dict[str, jax.Array], alpha: float | jax.Array = 1.0,
+                           valid: jax.Array | None = None) -> jax.Array:
+        """:meth:`transform` from the style's statistics; the content's are taken inside ``valid`` only."""
+        mean, std = masked_mean_std(fc, None if valid is None else valid_mask(valid, fc.shape[1:3], 8))
+        fc = fc.astype(jnp.float32)
+        return alpha * ((fc - mean) / std * style["std"] + style["mean"]) + (1.0 - alpha) * fc
 
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
         return self.decoder(self.transform(self.encode(content), self.encode(style), alpha))

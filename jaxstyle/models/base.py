@@ -1,20 +1,30 @@
-"""What every stylizer shares: the staged interface the API, the tiled path and ``decoder="optimize"`` use."""
+"""What every style model shares: the staged interface the API, the tiled path, ``decoder="optimize"`` and the
+reusable :class:`jaxstyle.Stylizer` use."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import jax
 from flax import nnx
 
 
-class Stylizer(nnx.Module):
+class StyleModel(nnx.Module):
     """Base of single-level models: ``encode(x)`` and ``transform(fc, fs, alpha)`` give one feature map at
     ``feature_layer``, which ``decode`` turns into the image. Multi-level models (AdaAttN) override these.
 
     ``size_multiple``: input sides must be multiples of it (the API pads contents and crops styles to it).
+
+    Cached stages (encode once, reuse for every pair): ``prepare_style(fs)`` computes what the transform needs from
+    the style alone (statistics, matrices, keys and values); ``transform_prepared(fc, style, alpha, valid)`` applies
+    it to content features. ``masked``: whether ``transform_prepared`` honours ``valid`` (the content's true size
+    inside a larger padded grid: statistics, attention and matching then ignore the padding); models without it see
+    contents padded only to ``size_multiple``.
     """
 
     size_multiple = 8
     feature_layer = "relu4_1"
+    masked = False
 
     def decode(self, t: jax.Array) -> jax.Array:
         """``[B, h, w, C]`` decoder input → ``[B, f·h, f·w, 3]`` (f = the decoder's ``factor``)."""
@@ -23,3 +33,17 @@ class Stylizer(nnx.Module):
     def targets(self, t: jax.Array) -> dict[str, jax.Array]:
         """VGG features the stylized image should have (training-free ``decoder="optimize"``)."""
         return {self.feature_layer: t}
+
+    def prepare_style(self, fs: Any) -> Any:
+        """Style-only products of ``transform`` from the features of one style (``[1, hs, ws, C]`` or the model's
+        feature dict); the default keeps the features themselves."""
+        return fs
+
+    def transform_prepared(self, fc: Any, style: Any, alpha: float | jax.Array = 1.0, valid: jax.Array | None = None,
+                           **kw) -> Any:
+        """``transform`` with the style side from :meth:`prepare_style`. ``valid``: ``[B, 2]`` int32, each content's
+        true (padded-to-``size_multiple``) height and width in image px inside a padded grid (``masked`` models)."""
+        if valid is not None:
+            raise ValueError(f"{type(self).__name__} does not take padded contents (valid=)")
+        return self.transform(fc, jax.tree.map(lambda x: jax.numpy.broadcast_to(x, (fc.shape[0], *x.shape[1:])),
+                                               style), alpha, **kw)

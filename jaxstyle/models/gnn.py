@@ -19,7 +19,7 @@ from jaxstyle.graph.deform import ScalePredictor, mix_probs, mixed_style_nodes, 
 from jaxstyle.graph.graphs import build_graph
 from jaxstyle.graph.message_passing import AGGREGATORS, GraphLayer, fold_or_raise, propagate_fast
 from jaxstyle.losses import content_loss, image_priors, mse, style_stats_loss
-from jaxstyle.models.base import Stylizer
+from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
 from jaxstyle.ops.norms import adain, mvn
@@ -88,7 +88,7 @@ def default_config() -> ml_collections.ConfigDict:
     ))
 
 
-class GNNStyle(Stylizer):
+class GNNStyle(StyleModel):
     """``model(content, style, alpha=1.0, k=None, key=None)``: ``[B, H, W, 3]`` × ``[B, Hs, Ws, 3]`` → ``[B, H, W, 3]``
     (H, W multiples of 8). ``k`` (static) overrides the number of style edges per content node at inference."""
 

@@ -22,10 +22,11 @@ import ml_collections
 from flax import nnx
 
 from jaxstyle.losses import mse
-from jaxstyle.models.base import Stylizer
+from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
 from jaxstyle.ops.conv import conv3x3
+from jaxstyle.ops.norms import valid_mask
 
 STAGES = ("decoder", "transform")
 LAYERS = ("relu3_1", "relu4_1")
@@ -76,14 +77,17 @@ class CovarianceNet(nnx.Module):
         self.fc_bias = nnx.Param(jnp.zeros((m * m,), jnp.float32))
         self.m = m
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+        """``mask`` ``[B, h, w, 1]`` (0/1, ones at the top left): the map is the zero-padded top-left part, as if cut
+        out (the convolutions see zeros beyond it; the covariance averages inside it)."""
         for i, conv in enumerate(self.convs):
-            x = conv(x)
+            x = conv(x if mask is None else x * mask)
             if i < len(self.convs) - 1:
                 x = jax.nn.relu(x)
         b, h, w, m = x.shape
-        o = x.reshape(b, h * w, m)
-        cov = jnp.einsum("bni,bnj->bij", o, o) / (h * w)
+        n = h * w if mask is None else jnp.sum(mask, axis=(1, 2, 3))[:, None, None]
+        o = (x if mask is None else x * mask).reshape(b, h * w, m)
+        cov = jnp.einsum("bni,bnj->bij", o, o) / n
         return (cov.reshape(b, m * m) @ self.fc_kernel[...] + self.fc_bias[...]).reshape(b, m, m)
 
 
@@ -101,7 +105,7 @@ def lst_style_loss(out: jax.Array, style: jax.Array) -> jax.Array:
     return (jnp.sum(jnp.square(mo - ms)) + jnp.sum(jnp.square(go - gs))) / out.shape[0]
 
 
-class LST(Stylizer):
+class LST(StyleModel):
     """``model(content, style, alpha=1.0)``: ``[B, H, W, 3]`` × ``[B, Hs, Ws, 3]`` → ``[B, H, W, 3]``."""
 
     def __init__(self, encoder: VGG19, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
@@ -153,6 +157,28 @@ class LST(Stylizer):
         z = jnp.einsum("bij,bhwj->bhwi", t, self.compress(cf))
         out = self.unzip(z) + jnp.mean(fs, axis=(1, 2), keepdims=True)
         return alpha * out + (1.0 - alpha) * fc
+
+    masked = True
+
+    def prepare_style(self, fs: jax.Array) -> dict[str, jax.Array]:
+        """The style's half of the transform: ``{"ts": T_s [1, m, m], "mean": μ_s [1, 1, 1, C]}``."""
+        fs = fs.astype(jnp.float32)
+        mean = jnp.mean(fs, axis=(1, 2), keepdims=True)
+        return {"ts": self.snet(fs - mean), "mean": mean}
+
+    def transform_prepared(self, fc: jax.Array, style: dict[str, jax.Array], alpha: float | jax.Array = 1.0,
+                           valid: jax.Array | None = None) -> jax.Array:
+        """:meth:`transform` from :meth:`prepare_style`; the content's mean and ``T_c`` are taken inside ``valid``."""
+        fc = fc.astype(jnp.float32)
+        mask = None if valid is None else valid_mask(valid, fc.shape[1:3], 8 if self.layer == "relu4_1" else 4)
+        if mask is None:
+            cf = fc - jnp.mean(fc, axis=(1, 2), keepdims=True)
+        else:
+            cf = fc - jnp.sum(fc * mask, axis=(1, 2), keepdims=True) / jnp.sum(mask, axis=(1, 2), keepdims=True)
+        t = jnp.einsum("bij,bjk->bik", jnp.broadcast_to(style["ts"], (fc.shape[0], *style["ts"].shape[1:])),
+                       self.cnet(cf, mask))
+        z = jnp.einsum("bij,bhwj->bhwi", t, self.compress(cf))
+        return alpha * (self.unzip(z) + style["mean"]) + (1.0 - alpha) * fc
 
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
         self.check_inputs(content.shape, style.shape)

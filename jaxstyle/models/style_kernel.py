@@ -28,7 +28,7 @@ import numpy as np
 from flax import nnx
 
 from jaxstyle.losses import mse, style_stats_loss
-from jaxstyle.models.base import Stylizer
+from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import Conv1x1, MirrorDecoder, ReflectConv
 from jaxstyle.nn.vgg import RELU_LAYERS, VGG19, load_vgg19
 from jaxstyle.ops.attention import map_query_blocks, sample_positions
@@ -207,7 +207,7 @@ def _feature_side(side: int, layer: str, ceil_pool: bool) -> int:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-class StyleKernel(Stylizer):
+class StyleKernel(StyleModel):
     """``model(content, style, alpha)``: ``[B, H, W, 3]`` × ``[B or 1, Hs, Ws, 3]`` → ``[B, H, W, 3]`` (sides multiples
     of 8, at least 16 px)."""
 

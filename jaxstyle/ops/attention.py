@@ -48,7 +48,7 @@ def map_query_blocks(fn: Callable[..., jax.Array], block: int, *per_query: jax.A
 
 def attention_mean_std(q: jax.Array, k: jax.Array, v: jax.Array, *, block: int = 4096,
                        q_labels: jax.Array | None = None, k_labels: jax.Array | None = None,
-                       ) -> tuple[jax.Array, jax.Array]:
+                       k_valid: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """``A = softmax_j(q_i · k_j)`` (no scaling); ``M = A v`` and ``S = sqrt(relu(A v² − M²))`` per query.
 
     Args:
@@ -66,6 +66,8 @@ def attention_mean_std(q: jax.Array, k: jax.Array, v: jax.Array, *, block: int =
 
     def one(qi, li=None):
         logits = jnp.einsum("bqd,bkd->bqk", qi, k, preferred_element_type=jnp.float32)
+        if k_valid is not None:
+            logits = jnp.where(k_valid[:, None, :], logits, -jnp.inf)
         if li is not None:
             same = li[:, :, None] == k_labels[:, None, :]
             same = same | ~jnp.any(same, axis=-1, keepdims=True)
