@@ -119,7 +119,6 @@ sys.exit(main([sys.argv[3]], [sys.argv[4]], sys.argv[5], method="adain", progres
 """
 
 
-@pytest.mark.slow
 def test_two_processes_take_their_own_contents(tmp_path, vgg_path, content_photos, style_images):
     """Two jax.distributed processes on one folder: every output written once, by the process that owns it."""
     import portpicker
