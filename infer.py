@@ -33,7 +33,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _BATCH = flags.DEFINE_integer("batch_size", 1, "Contents per device in one program (the batch runs data-parallel "
                               "over all local devices).")
 _BUCKET = flags.DEFINE_integer("bucket", None, "Pad image sides to multiples of this (px) so mixed sizes share "
-                               "compiled programs (AdaIN, LST, AdaAttN; default 64); the output is cropped back.")
+                               "compiled programs (AdaIN, LST, AdaAttN; default 128); the output is cropped back.")
 _WORKERS = flags.DEFINE_integer("workers", 2, "Threads that read images ahead and write outputs.")
 _VIDEO = flags.DEFINE_bool("video", False, "--content is the frames of one video (name order): LST keeps the first "
                            "frame's style transform for every frame (temporally stable). One style.")

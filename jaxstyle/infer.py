@@ -241,7 +241,7 @@ def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size
             bad_styles.add(sp)
             fail(sum(j.styles[0] == sp for c in contents for j in todo[c]), e)
     good = [sp for sp in style_paths if sp not in bad_styles]
-    per_block = max(1, (stylizer._styles.max_bytes // max(1, stylizer.style_bytes(good[0])))) if good else 1
+    per_block = max(1, (stylizer.cache_bytes // max(1, stylizer.style_bytes(good[0])))) if good else 1
     writes: list[concurrent.futures.Future] = []
 
     def write(enc, out, batch_jobs: list[dict[pathlib.Path, Job]], sp: pathlib.Path) -> None:
@@ -276,7 +276,8 @@ def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size
             except USER_ERRORS as e:
                 fail(len(idx), e)
                 continue
-            writes.append(pool.submit(write, enc, out, [by_style[i] if i in idx else {} for i in range(len(batch))], sp))
+            wanted = [b if i in idx else {} for i, b in enumerate(by_style)]
+            writes.append(pool.submit(write, enc, out, wanted, sp))
 
     def load(c: pathlib.Path):
         img = load_image(c, max_side=max_side, min_side=16)

@@ -28,7 +28,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxstyle.ops import color
 
-DEFAULT_BUCKET = 64
+DEFAULT_BUCKET = 128
 
 
 class _LRU:
@@ -99,9 +99,9 @@ class Stylizer:
       preserve_color: keep the contents' colours.
       bucket: each padded side is a multiple of this many px (a multiple of the model's ``size_multiple``; methods
         without masked statistics, the GNN and Style Kernel, use ``size_multiple`` itself, i.e. exact shapes).
-      style_bucket: pad styles to buckets too (fewer encoder compiles; the style statistics then change slightly,
-        see docs/benchmarks.md); default: styles are encoded at their own size, so only the border of the output
-        differs from :func:`jaxstyle.stylize`.
+      style_bucket: pad styles to the same buckets (they then share the contents' encoder programs; the features
+        near the style's padded border, and so its statistics, change slightly: docs/benchmarks.md). ``False``:
+        each style is encoded at its own size (one more encoder compile per style shape).
       batch_size: contents per device in one program; a call's batch is ``batch_size × len(devices)``.
       devices: the devices of the 1-D data-parallel mesh; default: all local devices.
       cache_mb: bound of each feature cache (contents' features, styles' products), least recently used evicted.
@@ -113,7 +113,8 @@ class Stylizer:
     def __init__(self, method: str | None = None, checkpoint: str | os.PathLike | None = None, *, alpha: float = 1.0,
                  k: int | None = None, sample_tau: float | None = None, sample_seed: int = 0,
                  fold_size: int | None = None, preserve_color: bool = False, bucket: int = DEFAULT_BUCKET,
-                 style_bucket: bool = False, batch_size: int = 1, devices: Sequence[jax.Device] | None = None, cache_mb: int = 2048,
+                 style_bucket: bool = True, batch_size: int = 1, devices: Sequence[jax.Device] | None = None,
+                 cache_mb: int = 2048,
                  vgg_weights: str | os.PathLike | None = None, seed: int = 0):
         from jaxstyle.api import _cached_model
         from jaxstyle.params import read_meta
@@ -227,6 +228,11 @@ class Stylizer:
         self.counts["style_encodes"] += 1
         self._styles.put(key, products)
         return products
+
+    @property
+    def cache_bytes(self) -> int:
+        """The byte bound of each feature cache (``cache_mb``)."""
+        return self._styles.max_bytes
 
     def style_bytes(self, key: Hashable) -> int:
         """Device bytes of one style's cached products (infer.py sizes its style blocks with it)."""
