@@ -5,7 +5,8 @@ Every content and every style goes through the VGG encoder once; what a method c
 each (content, style) pair only runs the transform and the decoder. Images are reflect-padded to a few bucket sizes
 (each side a multiple of ``bucket``) so a folder of mixed sizes compiles a handful of programs, not one per shape:
 methods whose statistics, attention and matching take a validity mask (``model.masked``: AdaIN, LST, AdaAttN) ignore
-the padding, and the output is cropped back. Batches run data-parallel over a 1-D mesh of the local devices.
+the padding, every convolution pads at the image's own edge (``ops.conv.pad_beyond``), and the output is cropped
+back: the same result as the exact shape, up to float rounding. Batches run data-parallel over a 1-D mesh of the local devices.
 
     s = jaxstyle.Stylizer("adain")
     key = s.add_style(painting)          # [Hs, Ws, 3] float in [0, 1]
@@ -99,9 +100,8 @@ class Stylizer:
       preserve_color: keep the contents' colours.
       bucket: each padded side is a multiple of this many px (a multiple of the model's ``size_multiple``; methods
         without masked statistics, the GNN and Style Kernel, use ``size_multiple`` itself, i.e. exact shapes).
-      style_bucket: pad styles to the same buckets (they then share the contents' encoder programs; the features
-        near the style's padded border, and so its statistics, change slightly: docs/benchmarks.md). ``False``:
-        each style is encoded at its own size (one more encoder compile per style shape).
+      style_bucket: pad styles to the same buckets (they then share the contents' encoder programs; the result is
+        the same). ``False``: each style is encoded at its own size (one more encoder compile per style shape).
       batch_size: contents per device in one program; a call's batch is ``batch_size × len(devices)``.
       devices: the devices of the 1-D data-parallel mesh; default: all local devices.
       cache_mb: bound of each feature cache (contents' features, styles' products), least recently used evicted.
@@ -149,7 +149,7 @@ class Stylizer:
         self._replicated = NamedSharding(self.mesh, PartitionSpec())
         self._graphdef = runner.graphdef
         self._state = jax.device_put(runner.state, self._replicated)
-        self._encode = jax.jit(lambda st, x: nnx.merge(self._graphdef, st).encode(x))
+        self._encode = jax.jit(self._encode_fn)
         self._prepare = jax.jit(self._prepare_fn, static_argnames=("valid",))
         self._apply = jax.jit(self._apply_fn, static_argnames=("alpha",))
         self._styles = _LRU(cache_mb << 20)
@@ -160,22 +160,25 @@ class Stylizer:
         self.counts = collections.Counter()  # "content_encodes", "style_encodes", "pairs"
 
     # ----------------------------------------------------------------------------------------------- programs
+    def _encode_fn(self, state, x, valid):
+        model = nnx.merge(self._graphdef, state)
+        return model.encode(x, valid=valid) if self.masked else model.encode(x)
+
     def _prepare_fn(self, state, x, *, valid):
         """Encode one padded style, keep its valid part (exact: strides divide ``size_multiple``), prepare it."""
-        model = nnx.merge(self._graphdef, state)
-        f = model.encode(x)
+        f = self._encode_fn(state, x, jnp.array([valid], jnp.int32))
         hb = x.shape[1]
 
         def crop(a):
             stride = hb // a.shape[1]
             return a[:, : valid[0] // stride, : valid[1] // stride]
 
-        return model.prepare_style(jax.tree.map(crop, f))
+        return nnx.merge(self._graphdef, state).prepare_style(jax.tree.map(crop, f))
 
     def _apply_fn(self, state, fc, valid, style, images, *, alpha):
         model = nnx.merge(self._graphdef, state)
         t = model.transform_prepared(fc, style, alpha, **({"valid": valid} if self.masked else {}), **self._graph_kw)
-        out = jnp.clip(model.decode(t), 0.0, 1.0)
+        out = jnp.clip(model.decode(t, valid) if self.masked else model.decode(t), 0.0, 1.0)
         return color.preserve_color(out, images) if self.preserve_color else out
 
     # ----------------------------------------------------------------------------------------------- shapes
@@ -252,10 +255,10 @@ class Stylizer:
         pad = [padded[-1]] * (self.batch - len(padded))
         x = np.stack([p for p, _ in padded + pad])
         valid = np.array([v for _, v in padded + pad], np.int32)
-        x = jax.device_put(x, self._shard)
-        feats = self._encode(self._state, x)
+        x, valid = jax.device_put(x, self._shard), jax.device_put(valid, self._shard)
+        feats = self._encode(self._state, x, valid)
         self.counts["content_encodes"] += len(images)
-        return Encoded(feats, jax.device_put(valid, self._shard), x, [tuple(im.shape[:2]) for im in images])
+        return Encoded(feats, valid, x, [tuple(im.shape[:2]) for im in images])
 
     def apply(self, enc: Encoded, style: Hashable | None = None, *, alpha: float | None = None) -> jax.Array:
         """Stylize an encoded batch with a cached style: ``[batch, Hb, Wb, 3]`` on the devices (asynchronous;

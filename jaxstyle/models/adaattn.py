@@ -19,6 +19,7 @@ from jaxstyle.losses import mse, style_stats_loss
 from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import Conv1x1, MirrorDecoder, ReflectConv
 from jaxstyle.nn.vgg import VGG19, load_vgg19
+from jaxstyle.ops.conv import pad_beyond
 from jaxstyle.ops.attention import attention_mean_std, sample_positions
 from jaxstyle.ops.norms import masked_mvn, mvn, valid_mask
 from jaxstyle.ops.resize import resize_nearest, upsample2x
@@ -158,9 +159,10 @@ class AdaAttN(StyleModel):
                 raise ValueError(f"adaattn: {name} is {shape[1]}x{shape[2]}; each side must be a multiple of 16 "
                                  "and at least 32 px (relu5_1 is upsampled onto relu4_1); pad or resize it")
 
-    def encode(self, x: jax.Array) -> Features:
-        """``[B, H, W, 3]`` → ``{relu1_1: [B, H, W, 64], ..., relu5_1: [B, H/16, W/16, 512]}``."""
-        return self.encoder(x, LEVELS)
+    def encode(self, x: jax.Array, valid: jax.Array | None = None) -> Features:
+        """``[B, H, W, 3]`` → ``{relu1_1: [B, H, W, 64], ..., relu5_1: [B, H/16, W/16, 512]}`` (``valid``: see
+        ``VGG19``)."""
+        return self.encoder(x, LEVELS, valid=valid)
 
     def _sample_key(self, key: jax.Array | None) -> jax.Array:
         return jax.random.key(int(self.cfg.sample_seed)) if key is None else key
@@ -250,14 +252,15 @@ class AdaAttN(StyleModel):
                     lambda: a)
                 a = alpha * a + (1.0 - alpha) * own
             out[name] = a
-        res = {"t": self.merge(out["a4"] + upsample2x(out["a5"])), "a4": out["a4"]}
+        merged = pad_beyond(out["a4"] + upsample2x(out["a5"]), None if valid is None else valid // 8)
+        res = {"t": self.merge(merged), "a4": out["a4"]}
         if "a3" in out:
             res["skip"] = out["a3"]
         return res
 
-    def decode(self, t: Features) -> jax.Array:
-        """``{"t", "skip"}`` → ``[B, 8h, 8w, 3]``."""
-        return self.decoder(t["t"], t.get("skip"))
+    def decode(self, t: Features, valid: jax.Array | None = None) -> jax.Array:
+        """``{"t", "skip"}`` → ``[B, 8h, 8w, 3]`` (``valid``: image px, see ``VGG19``)."""
+        return self.decoder(t["t"], t.get("skip"), valid=None if valid is None else valid // 8)
 
     def targets(self, t: Features) -> Features:
         """VGG features the image should have (training-free ``decoder="optimize"``)."""

@@ -47,9 +47,9 @@ class AdaIN(StyleModel):
         self.identity_weight = float(cfg.identity_weight)
         self.priors = {"tv_weight": float(cfg.tv_weight), "grid_weight": float(cfg.grid_weight)}
 
-    def encode(self, x: jax.Array) -> jax.Array:
-        """``[B, H, W, 3] -> [B, H/8, W/8, 512]`` relu4_1 features."""
-        return self.encoder(x, (FEATURE_LAYER,))[FEATURE_LAYER]
+    def encode(self, x: jax.Array, valid: jax.Array | None = None) -> jax.Array:
+        """``[B, H, W, 3] -> [B, H/8, W/8, 512]`` relu4_1 features (``valid``: see ``VGG19``)."""
+        return self.encoder(x, (FEATURE_LAYER,), valid=valid)[FEATURE_LAYER]
 
     def transform(self, fc: jax.Array, fs: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
         """The decoder's input: ``α·AdaIN(F_c, F_s) + (1 − α)·F_c`` at relu4_1."""

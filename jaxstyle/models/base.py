@@ -26,9 +26,10 @@ class StyleModel(nnx.Module):
     feature_layer = "relu4_1"
     masked = False
 
-    def decode(self, t: jax.Array) -> jax.Array:
-        """``[B, h, w, C]`` decoder input → ``[B, f·h, f·w, 3]`` (f = the decoder's ``factor``)."""
-        return self.decoder(t)
+    def decode(self, t: jax.Array, valid: jax.Array | None = None) -> jax.Array:
+        """``[B, h, w, C]`` decoder input → ``[B, f·h, f·w, 3]`` (f = the decoder's ``factor``). ``valid`` ``[B, 2]``
+        (image px): each image's size inside a padded batch (masked models; see ``VGG19(valid=)``)."""
+        return self.decoder(t, valid=None if valid is None else valid // self.decoder.factor)
 
     def targets(self, t: jax.Array) -> dict[str, jax.Array]:
         """VGG features the stylized image should have (training-free ``decoder="optimize"``)."""

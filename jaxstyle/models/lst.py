@@ -138,9 +138,10 @@ class LST(StyleModel):
                 raise ValueError(f"lst: {name} is {shape[1]}x{shape[2]}; each side must be at least {2 * f} px for "
                                  f"the {self.layer} variant (2x2 feature positions); resize it")
 
-    def encode(self, x: jax.Array) -> jax.Array:
-        """``[B, H, W, 3] -> [B, H/f, W/f, C]`` at ``layer`` (f = 8, C = 512 for r41; f = 4, C = 256 for r31)."""
-        return self.encoder(x, (self.layer,))[self.layer]
+    def encode(self, x: jax.Array, valid: jax.Array | None = None) -> jax.Array:
+        """``[B, H, W, 3] -> [B, H/f, W/f, C]`` at ``layer`` (f = 8, C = 512 for r41; f = 4, C = 256 for r31;
+        ``valid``: see ``VGG19``)."""
+        return self.encoder(x, (self.layer,), valid=valid)[self.layer]
 
     def matrix(self, fc: jax.Array, fs: jax.Array) -> jax.Array:
         """``T = T_s · T_c`` ``[B, m, m]`` from the centred features."""

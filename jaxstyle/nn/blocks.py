@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxstyle.ops.conv import conv3x3, conv3x3_up2
+from jaxstyle.ops.conv import conv3x3, conv3x3_up2, pad_beyond
 from jaxstyle.ops.resize import upsample2x
 
 
@@ -23,9 +23,11 @@ class ReflectConv(nnx.Module):
         self.bias = nnx.Param(jnp.zeros((out_features,), param_dtype))
         self.dtype = dtype
 
-    def __call__(self, x: jax.Array, *, upsampled: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, *, upsampled: bool = False, valid: jax.Array | None = None) -> jax.Array:
         """``upsampled=True``: convolve ``upsample2x(x, "nearest")`` (``[B, h, w, C] -> [B, 2h, 2w, out]``) at 4/9
-        of the cost (:func:`~jaxstyle.ops.conv.conv3x3_up2`)."""
+        of the cost (:func:`~jaxstyle.ops.conv.conv3x3_up2`). ``valid`` ``[B, 2]``: each image's size at ``x``'s
+        resolution inside a padded batch (:func:`~jaxstyle.ops.conv.pad_beyond`)."""
+        x = pad_beyond(x, valid, "edge" if upsampled else "reflect")
         k, b = self.kernel[...], self.bias[...]
         if self.dtype is not None:
             x, k, b = x.astype(self.dtype), k.astype(self.dtype), b.astype(self.dtype)
@@ -92,7 +94,9 @@ class MirrorDecoder(nnx.Module):
         """Output size / input size (8 from relu4_1, 4 from relu3_1)."""
         return 2 ** len(self.up_after)
 
-    def __call__(self, x: jax.Array, skip: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: jax.Array, skip: jax.Array | None = None, *, valid: jax.Array | None = None) -> jax.Array:
+        """``valid`` ``[B, 2]``: each image's size at the input's resolution inside a padded batch; the output
+        inside it then equals the cropped input's (every convolution and upsampling pads at that edge)."""
         if (skip is None) != (not self.skip_channels):
             raise ValueError(f"this decoder takes a {self.skip_channels}-channel skip feature" if self.skip_channels
                              else "this decoder takes no skip feature")
@@ -100,11 +104,14 @@ class MirrorDecoder(nnx.Module):
         # A nearest upsampling is folded into the conv after it (conv3x3_up2), unless a skip feature joins there.
         folded = {i + 1 for i in self.up_after if self.upsample == "nearest" and not (i == 0 and skip is not None)}
         for i, conv in enumerate(self.convs):
-            x = conv(x, upsampled=i in folded)
+            x = conv(x, upsampled=i in folded, valid=valid)
+            if i in folded and valid is not None:
+                valid = valid * 2
             if i != last:
                 x = jax.nn.relu(x)
             if i in self.up_after and i + 1 not in folded:
-                x = upsample2x(x, self.upsample)
+                x = upsample2x(pad_beyond(x, valid, "edge") if self.upsample != "nearest" else x, self.upsample)
+                valid = None if valid is None else valid * 2
                 if i == 0 and skip is not None:
                     x = jnp.concatenate([x, skip.astype(x.dtype)], axis=-1)
         return x.astype(jnp.float32)

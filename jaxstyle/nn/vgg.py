@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxstyle.ops.conv import conv3x3
+from jaxstyle.ops.conv import conv3x3, pad_beyond
 from jaxstyle.weights.store import VGG19_CONVS, load_vgg_npz, present_convs
 
 RELU_LAYERS: tuple[str, ...] = tuple(n.replace("conv", "relu") for n in VGG19_CONVS)
@@ -87,14 +87,14 @@ class VGG19(nnx.Module):
     def _get(self, name: str) -> jax.Array:
         return jax.lax.stop_gradient(getattr(self, name)[...])
 
-    def _conv(self, x: jax.Array, name: str, pool: bool = False) -> jax.Array:
+    def _conv(self, x: jax.Array, name: str, pool: bool = False, valid: jax.Array | None = None) -> jax.Array:
         """``relu(conv(x) + b)``, max-pooled after when ``pool``: then the pool runs first (max commutes with
         adding a per-channel constant and with the ReLU, both monotone), so bias and ReLU touch a quarter of the
         pixels (the same numbers, fewer full-size passes)."""
         k, b = self._get(f"{name}_kernel"), self._get(f"{name}_bias")
         if self.dtype is not None:
             k, b = k.astype(self.dtype), b.astype(self.dtype)
-        y = conv3x3(x, k, padding=self.padding, precision=self.precision)
+        y = conv3x3(pad_beyond(x, valid, self.padding), k, padding=self.padding, precision=self.precision)
         return jax.nn.relu((self._pool(y) if pool else y) + b)
 
     def _pool(self, x: jax.Array) -> jax.Array:
@@ -102,12 +102,16 @@ class VGG19(nnx.Module):
         pads = ((0, 0), (0, h % 2 if self.ceil_pool else 0), (0, w % 2 if self.ceil_pool else 0), (0, 0))
         return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), pads)
 
-    def __call__(self, x: jax.Array, layers: Iterable[str] = ("relu4_1",)) -> dict[str, jax.Array]:
+    def __call__(self, x: jax.Array, layers: Iterable[str] = ("relu4_1",), *,
+                 valid: jax.Array | None = None) -> dict[str, jax.Array]:
         """Features at ``layers``.
 
         Args:
           x: ``[B, H, W, 3]`` RGB in [0, 1] (H, W >= 2 for reflection padding; each pool halves them).
           layers: names from :data:`RELU_LAYERS`.
+          valid: ``[B, 2]`` int: each image's true height and width (px, multiples of the deepest layer's stride)
+            at the top left of a padded batch: every convolution pads at that edge (:func:`pad_beyond`), so the
+            features inside equal those of the cropped image, whatever the padding holds.
 
         Returns:
           ``{layer: [B, h, w, C]}`` in the compute dtype (float32 unless ``dtype`` was set).
@@ -128,11 +132,14 @@ class VGG19(nnx.Module):
         if self.dtype is not None:
             x = x.astype(self.dtype)
         out, names = {}, RELU_LAYERS[: last + 1]
+        stride = 1
         for i, name in enumerate(names):
-            if i and name[4] != names[i - 1][4] and names[i - 1] in layers:
-                x = self._pool(x)  # the previous layer was returned unpooled
+            if i and name[4] != names[i - 1][4]:
+                stride *= 2
+                if names[i - 1] in layers:
+                    x = self._pool(x)  # the previous layer was returned unpooled
             pool = i + 1 < len(names) and names[i + 1][4] != name[4] and name not in layers
-            x = self._conv(x, name.replace("relu", "conv"), pool)
+            x = self._conv(x, name.replace("relu", "conv"), pool, None if valid is None else valid // stride)
             if name in layers:
                 out[name] = x / self._get(f"{name.replace('relu', 'conv')}_mean") if self.normalized else x
         return out

@@ -83,3 +83,32 @@ def conv3x3_up2(x: jax.Array, kernel: jax.Array, *, padding: str = "reflect",
     # Parity (a, c) of output (2m + a, 2n + c) is window (m + a, n + c).
     rows = [jnp.stack([y[:, a:a + h, c:c + w, a, c] for c in range(2)], axis=3) for a in range(2)]
     return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * w, cout)
+
+
+def pad_beyond(x: jax.Array, valid: jax.Array | None, mode: str = "reflect") -> jax.Array:
+    """Write, just past each image's valid part, what padding would put there: a 3×3 convolution (or a nearest 2×
+    upsampling, or a bilinear one) then computes at every valid position exactly what it computes on the cropped
+    map with that padding, whatever the rest of the padded grid holds.
+
+    Args:
+      x: ``[B, H, W, C]``, each image's valid part at its top left.
+      valid: ``[B, 2]`` int, the valid height and width at ``x``'s resolution; sides equal to the grid are left
+        alone. ``None``: ``x`` unchanged.
+      mode: ``"reflect"`` (row ``h`` := row ``h − 2``, as ``ReflectionPad2d(1)``), ``"edge"`` (row ``h − 1``: what
+        a folded nearest upsampling or a bilinear resize needs) or ``"zeros"``.
+
+    Returns:
+      ``x`` with row ``h`` and column ``w`` of each image replaced (two one-row scatters per image).
+    """
+    if valid is None:
+        return x
+    offset = {"reflect": 2, "edge": 1, "zeros": 0}[mode]
+
+    def one(xi, v):
+        h, w = v[0], v[1]
+        row = jnp.zeros_like(xi[0]) if not offset else jnp.take(xi, h - offset, axis=0)
+        xi = xi.at[h].set(row, mode="drop")
+        col = jnp.zeros_like(xi[:, 0]) if not offset else jnp.take(xi, w - offset, axis=1)
+        return xi.at[:, w].set(col, mode="drop")
+
+    return jax.vmap(one)(x, valid.astype(jnp.int32))
