@@ -18,7 +18,7 @@ from jaxstyle.nn.vgg import load_vgg19
 from jaxstyle.ops import color
 from jaxstyle.ops.resize import pad_to_multiple
 from jaxstyle.ops.tiling import tiled_apply
-from jaxstyle.params import load_params, read_meta, read_npz, set_flat_params
+from jaxstyle.params import flat_params, load_params, read_meta, read_npz, set_flat_params
 from jaxstyle.registry import get_method, has_pretrained
 
 MIN_SIDE = 16  # relu4_1 is 1/8 of the input; its reflection padding and statistics need >= 2x2 positions
@@ -154,15 +154,28 @@ def load_pretrained(name_or_path: str | os.PathLike, *, vgg_weights: str | os.Pa
     flat, embedded = split_encoder(flat, meta)
     if embedded is not None:  # a converted official model carries the encoder its decoder was trained on
         encoder = VGG19(*embedded, padding=cfg.get("vgg_padding", "reflect"))
-        model = get_method(meta["method"]).build(cfg, rngs=nnx.Rngs(0), encoder=encoder)
     else:
-        model = build_model(meta["method"], cfg, vgg_weights=vgg_weights)
+        encoder = load_vgg19(vgg_weights, padding=cfg.get("vgg_padding", "reflect"))
     want = meta.get("encoder", {}).get("source_sha256")
-    have = getattr(model.encoder, "source_sha256", "")
+    have = getattr(encoder, "source_sha256", "")
     if embedded is None and want and have and want != have:
         warnings.warn(f"{path} was trained on VGG-19 weights {want[:12]}…, but the encoder loaded has "
                       f"{have[:12]}…; results may be off", stacklevel=2)
-    return set_flat_params(model, flat, source=str(path))
+    return _build_loaded(get_method(meta["method"]), cfg, encoder, flat, str(path))
+
+
+def _build_loaded(module: Any, cfg: ml_collections.ConfigDict, encoder: nnx.Module, flat: dict[str, np.ndarray],
+                  source: str) -> nnx.Module:
+    """``module.build`` with every parameter from ``flat``: the model is built abstractly (``nnx.eval_shape``: no
+    random initialisers compiled and run, ~2.5 s of a cold start) and filled from the file; a model with state
+    that is neither a parameter nor the encoder's is built concretely instead."""
+    model = nnx.eval_shape(lambda: module.build(cfg, rngs=nnx.Rngs(0), encoder=encoder))
+    model.encoder = encoder
+    if set(flat) >= set(flat_params(model)):
+        rest = nnx.state(model, nnx.Not(nnx.Param))
+        if all(not isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree.leaves(rest)):
+            return set_flat_params(model, flat, source=source)
+    return set_flat_params(module.build(cfg, rngs=nnx.Rngs(0), encoder=encoder), flat, source=source)
 
 
 def _optimize_image(graphdef, state, content, t, styles, style_weights, *, layers, cw, sw, steps, lr):

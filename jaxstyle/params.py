@@ -12,6 +12,7 @@ import pathlib
 from typing import Any
 
 import jax.numpy as jnp
+import jax
 import numpy as np
 from flax import nnx
 
@@ -60,7 +61,8 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
     out = {}
     for k, v in tree.items():
         key = f"{prefix}{k}"
-        out.update(flatten(v, key + "/") if isinstance(v, dict) else {key: np.asarray(v)})
+        leaf = v if isinstance(v, jax.ShapeDtypeStruct) else np.asarray(v)  # abstract models stay abstract
+        out.update(flatten(v, key + "/") if isinstance(v, dict) else {key: leaf})
     return out
 
 
