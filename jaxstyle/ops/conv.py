@@ -98,17 +98,20 @@ def pad_beyond(x: jax.Array, valid: jax.Array | None, mode: str = "reflect") -> 
         a folded nearest upsampling or a bilinear resize needs) or ``"zeros"``.
 
     Returns:
-      ``x`` with row ``h`` and column ``w`` of each image replaced (two one-row scatters per image).
+      ``x`` with row ``h`` and column ``w`` of each image replaced.
     """
     if valid is None:
         return x
     offset = {"reflect": 2, "edge": 1, "zeros": 0}[mode]
-
-    def one(xi, v):
-        h, w = v[0], v[1]
-        row = jnp.zeros_like(xi[0]) if not offset else jnp.take(xi, h - offset, axis=0)
-        xi = xi.at[h].set(row, mode="drop")
-        col = jnp.zeros_like(xi[:, 0]) if not offset else jnp.take(xi, w - offset, axis=1)
-        return xi.at[:, w].set(col, mode="drop")
-
-    return jax.vmap(one)(x, valid.astype(jnp.int32))
+    valid = valid.astype(jnp.int32)
+    for axis in (1, 2):  # elementwise selects: they fuse into one pass and compile fast (scatters cost ~2 s more)
+        n = x.shape[axis]
+        sel = jnp.arange(n)[None, :] == valid[:, axis - 1:axis]
+        sel = sel[:, :, None, None] if axis == 1 else sel[:, None, :, None]
+        if offset:  # the line ``offset`` before each position
+            shifted = jax.lax.slice_in_dim(jnp.pad(x, [(offset, 0) if a == axis else (0, 0) for a in range(4)]),
+                                           0, n, axis=axis)
+        else:
+            shifted = jnp.zeros_like(x)
+        x = jnp.where(sel, shifted, x)
+    return x
