@@ -150,7 +150,7 @@ class Stylizer:
         self._graphdef = runner.graphdef
         self._state = jax.device_put(runner.state, self._replicated)
         self._encode = jax.jit(self._encode_fn)
-        self._prepare = jax.jit(self._prepare_fn, static_argnames=("valid",))
+        self._prepare = jax.jit(self._prepare_fn, static_argnames=("height", "valid"))
         self._apply = jax.jit(self._apply_fn, static_argnames=("alpha",))
         self._styles = _LRU(cache_mb << 20)
         self._style_images: dict[Hashable, np.ndarray] = {}
@@ -164,13 +164,11 @@ class Stylizer:
         model = nnx.merge(self._graphdef, state)
         return model.encode(x, valid=valid) if self.masked else model.encode(x)
 
-    def _prepare_fn(self, state, x, *, valid):
-        """Encode one padded style, keep its valid part (exact: strides divide ``size_multiple``), prepare it."""
-        f = self._encode_fn(state, x, jnp.array([valid], jnp.int32))
-        hb = x.shape[1]
-
+    def _prepare_fn(self, state, f, *, height, valid):
+        """Crop one style's features (encoded padded to ``height`` px) to its valid part (exact: strides divide
+        ``size_multiple``) and prepare them: a small program per style shape; the encoder is the contents'."""
         def crop(a):
-            stride = hb // a.shape[1]
+            stride = height // a.shape[1]
             return a[:, : valid[0] // stride, : valid[1] // stride]
 
         return nnx.merge(self._graphdef, state).prepare_style(jax.tree.map(crop, f))
@@ -226,8 +224,10 @@ class Stylizer:
         img = self._style_images[key]
         padded, valid = self.pad_image(img, style=True)
         self._style_valid[key] = valid
-        x = jax.device_put(padded[None], self._replicated)
-        products = self._prepare(self._state, x, valid=valid)
+        # one image: on a one-program-per-image stylizer it reuses the contents' encoder program of its bucket
+        where = self._shard if self.batch == 1 else self._replicated
+        x, v = (jax.device_put(a, where) for a in (padded[None], np.array([valid], np.int32)))
+        products = self._prepare(self._state, self._encode(self._state, x, v), height=padded.shape[0], valid=valid)
         self.counts["style_encodes"] += 1
         self._styles.put(key, products)
         return products

@@ -69,7 +69,8 @@ def test_stylizer_encodes_once_buckets_and_matches_stylize(vgg_path, style_image
     outs = {(i, j): s(c, k) for i, c in enumerate(contents) for j, k in enumerate(keys)}
     outs[(0, 0)] = s(contents[0], keys[0])  # cached: no new encode
     assert dict(s.counts) == {"style_encodes": 2, "content_encodes": 3, "pairs": 7}
-    assert s._encode._cache_size() == 1 and s._apply._cache_size() == 1  # the 128² bucket for all three
+    # one encoder program per bucket (the styles' 64², the contents' 128²), one transform+decoder program
+    assert s._encode._cache_size() == 2 and s._apply._cache_size() == 1
     for (i, j), out in outs.items():
         assert out.shape == contents[i].shape
         np.testing.assert_allclose(out, jaxstyle.stylize(contents[i], style_images[j], method="adain"), atol=1e-4)
