@@ -268,7 +268,7 @@ class Stylizer:
             raise ValueError("no style: call add_style first")
         products = self._style(key)
         if self._runner.check is not None:  # one clear ValueError for shapes the model cannot take
-            self._runner.check(enc.images.shape, (1, *self._style_valid[key], 3),
+            self._runner.check(enc.images.shape, (enc.images.shape[0], *self._style_valid[key], 3),
                                *([] if self.k is None or not self._runner.takes_k else [int(self.k)]))
         a = self.alpha if alpha is None else float(alpha)
         if not 0.0 <= a <= 1.0:
