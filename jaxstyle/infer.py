@@ -268,16 +268,15 @@ def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size
         except USER_ERRORS as e:
             return fail(sum(len([sp for sp in block if sp in b]) for b in by_style), e)
         for sp in block:
-            idx = [i for i, b in enumerate(by_style) if sp in b]
-            if not idx:
+            n = sum(sp in b for b in by_style)  # contents of this batch that still need this style
+            if not n:
                 continue
             try:
                 out = stylizer.apply(enc, sp)
             except USER_ERRORS as e:
-                fail(len(idx), e)
+                fail(n, e)
                 continue
-            wanted = [b if i in idx else {} for i, b in enumerate(by_style)]
-            writes.append(pool.submit(write, enc, out, wanted, sp))
+            writes.append(pool.submit(write, enc, out, by_style, sp))
 
     def load(c: pathlib.Path):
         img = load_image(c, max_side=max_side, min_side=16)

@@ -17,9 +17,10 @@ class StyleModel(nnx.Module):
 
     Cached stages (encode once, reuse for every pair): ``prepare_style(fs)`` computes what the transform needs from
     the style alone (statistics, matrices, keys and values); ``transform_prepared(fc, style, alpha, valid)`` applies
-    it to content features. ``masked``: whether ``transform_prepared`` honours ``valid`` (the content's true size
-    inside a larger padded grid: statistics, attention and matching then ignore the padding); models without it see
-    contents padded only to ``size_multiple``.
+    it to content features. ``masked``: whether ``encode``, ``transform_prepared`` and ``decode`` honour ``valid``
+    (each image's true size inside a larger padded grid: statistics, attention and matching ignore the padding and
+    every convolution pads at the image's own edge, so the result equals the cropped image's); models without it
+    see contents padded only to ``size_multiple``.
     """
 
     size_multiple = 8
