@@ -128,13 +128,15 @@ sys.exit(main([sys.argv[3]], [sys.argv[4]], sys.argv[5], method="adain", progres
 
 def test_two_processes_take_their_own_contents(tmp_path, vgg_path, content_photos, style_images):
     """Two jax.distributed processes on one folder: every output written once, by the process that owns it."""
-    import portpicker
+    import socket
 
     cdir, sdir, out = tmp_path / "c", tmp_path / "s", tmp_path / "out"
     for i in range(4):
         save_image(cdir / f"c{i}.png", content_photos[i % 2][: 48 + 8 * i])
     save_image(sdir / "s.png", style_images[0])
-    addr = f"localhost:{portpicker.pick_unused_port()}"
+    with socket.socket() as sock:  # a free port for the coordinator
+        sock.bind(("localhost", 0))
+        addr = f"localhost:{sock.getsockname()[1]}"
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
     procs = [subprocess.Popen([sys.executable, "-c", _WORKER, addr, str(i), str(cdir), str(sdir), str(out)], cwd=REPO,
                               env=env, stderr=subprocess.PIPE, text=True) for i in range(2)]
