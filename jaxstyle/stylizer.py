@@ -239,7 +239,7 @@ class Stylizer:
 
     def style_bytes(self, key: Hashable) -> int:
         """Device bytes of one style's cached products (infer.py sizes its style blocks with it)."""
-        return sum(int(x.nbytes) for x in jax.tree.leaves(self._style(key)))
+        return _nbytes(self._style(key))
 
     # ----------------------------------------------------------------------------------------------- contents
     def encode(self, images: Sequence[np.ndarray], *, padded: Sequence[tuple[np.ndarray, tuple[int, int]]]

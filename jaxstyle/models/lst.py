@@ -152,12 +152,7 @@ class LST(StyleModel):
     def transform(self, fc: jax.Array, fs: jax.Array, alpha: float | jax.Array = 1.0, *,
                   matrix: jax.Array | None = None) -> jax.Array:
         """``α·(unzip(T · compress(F_c − μ_c)) + μ_s) + (1 − α)·F_c``; ``matrix`` reuses a fixed ``T`` (video)."""
-        fc, fs = fc.astype(jnp.float32), fs.astype(jnp.float32)
-        t = self.matrix(fc, fs) if matrix is None else matrix
-        cf = fc - jnp.mean(fc, axis=(1, 2), keepdims=True)
-        z = jnp.einsum("bij,bhwj->bhwi", t, self.compress(cf))
-        out = self.unzip(z) + jnp.mean(fs, axis=(1, 2), keepdims=True)
-        return alpha * out + (1.0 - alpha) * fc
+        return self.transform_prepared(fc, self.prepare_style(fs), alpha, matrix=matrix)
 
     masked = True
 
@@ -168,16 +163,17 @@ class LST(StyleModel):
         return {"ts": self.snet(fs - mean), "mean": mean}
 
     def transform_prepared(self, fc: jax.Array, style: dict[str, jax.Array], alpha: float | jax.Array = 1.0,
-                           valid: jax.Array | None = None) -> jax.Array:
-        """:meth:`transform` from :meth:`prepare_style`; the content's mean and ``T_c`` are taken inside ``valid``."""
+                           valid: jax.Array | None = None, *, matrix: jax.Array | None = None) -> jax.Array:
+        """:meth:`transform` from :meth:`prepare_style`; the content's mean and ``T_c`` are taken inside ``valid``;
+        ``matrix`` ``[B, m, m]`` replaces ``T_s · T_c`` (a fixed transform)."""
         fc = fc.astype(jnp.float32)
         mask = None if valid is None else valid_mask(valid, fc.shape[1:3], 8 if self.layer == "relu4_1" else 4)
         if mask is None:
             cf = fc - jnp.mean(fc, axis=(1, 2), keepdims=True)
         else:
             cf = fc - jnp.sum(fc * mask, axis=(1, 2), keepdims=True) / jnp.sum(mask, axis=(1, 2), keepdims=True)
-        t = jnp.einsum("bij,bjk->bik", jnp.broadcast_to(style["ts"], (fc.shape[0], *style["ts"].shape[1:])),
-                       self.cnet(cf, mask))
+        t = matrix if matrix is not None else jnp.einsum(
+            "bij,bjk->bik", jnp.broadcast_to(style["ts"], (fc.shape[0], *style["ts"].shape[1:])), self.cnet(cf, mask))
         z = jnp.einsum("bij,bhwj->bhwi", t, self.compress(cf))
         return alpha * (self.unzip(z) + style["mean"]) + (1.0 - alpha) * fc
 
