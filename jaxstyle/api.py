@@ -91,8 +91,7 @@ class _Runner:
         """Training-free decoding: Adam on the pixels of ``content`` [B, H, W, 3] so that the VGG features match
         ``model.targets(t)`` and the VGG statistics match the styles' (weighted). Returns ``(image, losses)``."""
         model = nnx.merge(self.graphdef, self.state)
-        layers = tuple(model.style_layers)
-        cw, sw = getattr(model, "optimize_weights", None) or (model.content_weight, model.style_weight)
+        layers, cw, sw = model.optimize_objective()
         key = (layers, float(cw), float(sw), steps, lr, len(styles))
         if key not in self._opt_fns:
             self._opt_fns[key] = jax.jit(functools.partial(_optimize_image, self.graphdef, layers=layers,

@@ -148,7 +148,6 @@ class AdaAttN(StyleModel):
         for conv in self.decoder.convs:
             conv.kernel[...] = std * jax.random.normal(rngs.params(), conv.kernel.shape)
         self.style_layers = tuple(cfg.loss_layers)
-        self.optimize_weights = (float(cfg.local_weight), float(cfg.global_weight))  # for decoder="optimize"
 
     def check_inputs(self, content_shape, style_shape) -> None:
         """One ``ValueError`` for a shape this model cannot take (before any heavy work)."""
@@ -265,6 +264,10 @@ class AdaAttN(StyleModel):
     def targets(self, t: Features) -> Features:
         """VGG features the image should have (training-free ``decoder="optimize"``)."""
         return {"relu4_1": t["a4"], **({"relu3_1": t["skip"]} if "skip" in t else {})}
+
+    def optimize_objective(self) -> tuple[tuple[str, ...], float, float]:
+        """The global mean/std loss layers, weighted as the local (content side) and global terms of training."""
+        return self.style_layers, float(self.cfg.local_weight), float(self.cfg.global_weight)
 
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0, *,
                  key: jax.Array | None = None) -> jax.Array:

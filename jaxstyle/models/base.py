@@ -36,6 +36,11 @@ class StyleModel(nnx.Module):
         """VGG features the stylized image should have (training-free ``decoder="optimize"``)."""
         return {self.feature_layer: t}
 
+    def optimize_objective(self) -> tuple[tuple[str, ...], float, float]:
+        """``decoder="optimize"``'s objective as ``(style-statistics layers, content weight, style weight)``; by
+        default the training loss's layers and weights."""
+        return tuple(self.style_layers), float(self.content_weight), float(self.style_weight)
+
     def prepare_style(self, fs: Any) -> Any:
         """Style-only products of ``transform`` from the features of one style (``[1, hs, ws, C]`` or the model's
         feature dict); the default keeps the features themselves."""

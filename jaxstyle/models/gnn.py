@@ -261,6 +261,11 @@ class GNNStyle(StyleModel):
         f_cs, _ = self.transfer(fc, fs, k=k, key=key, sample_tau=sample_tau, seed=seed, fold_size=fold_size)
         return alpha * f_cs + (1.0 - alpha) * fc.astype(jnp.float32)
 
+    def optimize_objective(self) -> tuple[tuple[str, ...], float, float]:
+        """The training loss's style layers and weights (λ_c, λ_s)."""
+        cfg = self.cfg
+        return tuple(cfg.style_layers), float(cfg.content_weight), float(cfg.style_weight)
+
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0, *, k: int | None = None,
                  key: jax.Array | None = None, sample_tau: float | None = None, seed: int | None = None,
                  fold_size: int | None = None) -> jax.Array:

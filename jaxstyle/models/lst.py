@@ -126,7 +126,6 @@ class LST(StyleModel):
         widths = tuple(encoder.channels(f"relu{b}_1") for b in range(top, 0, -1))
         self.decoder = MirrorDecoder(widths, upsample=cfg.upsample, rngs=rngs)
         self.style_layers = tuple(cfg.style_layers)
-        self.optimize_weights = (1.0, 10.0)  # decoder="optimize" uses the mean/std style loss (AdaIN's weights)
 
     def check_inputs(self, content_shape, style_shape) -> None:
         """One ``ValueError`` for a shape this model cannot take (before any heavy work)."""
@@ -176,6 +175,10 @@ class LST(StyleModel):
             "bij,bjk->bik", jnp.broadcast_to(style["ts"], (fc.shape[0], *style["ts"].shape[1:])), self.cnet(cf, mask))
         z = jnp.einsum("bij,bhwj->bhwi", t, self.compress(cf))
         return alpha * (self.unzip(z) + style["mean"]) + (1.0 - alpha) * fc
+
+    def optimize_objective(self) -> tuple[tuple[str, ...], float, float]:
+        """The mean/std style loss with AdaIN's weights (1, 10): LST's Gram loss needs its own scale."""
+        return self.style_layers, 1.0, 10.0
 
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
         self.check_inputs(content.shape, style.shape)
