@@ -12,12 +12,13 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import require_module
 
 import jaxstyle
 from jaxstyle.weights.official import convert_official
 from jaxstyle.weights.store import WeightsError
 
-torch = pytest.importorskip("torch")
+torch = require_module("torch")
 from benchmarks import torch_official  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -7,9 +7,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import require_module
 from PIL import Image
 
-tfds_source = pytest.importorskip("jaxstyle.data.tfds_source")
+tfds_source = require_module("jaxstyle.data.tfds_source")
 
 from configs import common  # noqa: E402
 from jaxstyle.data import pipeline  # noqa: E402

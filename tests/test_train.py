@@ -210,7 +210,9 @@ def adain_run(tmp_path_factory, vgg_path):
     return wd, cfg
 
 
-def test_tiny_run_writes_everything_and_resumes(adain_run):
+def test_tiny_run_writes_everything_and_resumes_to_the_uninterrupted_losses(adain_run, tmp_path):
+    """A run stopped after step 4 and resumed to step 6 logs, bit for bit, the losses of one 6-step run (the
+    checkpoint restores parameters, optimiser state, step, and the data iterator's position and random stream)."""
     wd, cfg = adain_run
     assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["2", "4"]
     assert json.load(open(os.path.join(wd, "config.json")))["method"] == "adain"
@@ -226,6 +228,9 @@ def test_tiny_run_writes_everything_and_resumes(adain_run):
     train_and_evaluate(cfg, wd)
     assert [r["step"] for r in _rows(wd)] == [1, 2, 3, 4, 5, 6]
     assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["4", "6"]  # keep=2
+    train_and_evaluate(cfg, str(tmp_path / "uninterrupted"))
+    keys = ("loss", "loss_content", "loss_style", "grad_norm")
+    assert [[r[k] for k in keys] for r in _rows(wd)] == [[r[k] for k in keys] for r in _rows(tmp_path / "uninterrupted")]
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config, vgg_path):

