@@ -59,21 +59,15 @@ def test_pairs_and_missing_inputs(inputs, tmp_path):
 
 def test_style_interpolation_mask_and_preserve_color(inputs, tmp_path, vgg_path, capsys):
     cdir, sdir = inputs
+    """The controls' effect on every method: tests/test_controls.py; here the colour transfer on its own and the
+    CLI's mask file."""
     c = load_image(cdir / "a.png")
-    s1, s2 = load_image(sdir / "s1.png"), load_image(sdir / "s2.png")
-    kw = dict(method="adain", seed=0)
-    one = jaxstyle.stylize(c, s1, **kw)
-    np.testing.assert_allclose(jaxstyle.stylize(c, [s1, s2], style_weights=[1, 0], **kw), one, atol=1e-5)
-    mixed = jaxstyle.stylize(c, [s1, s2], style_weights=[0.5, 0.5], **kw)
-    assert not np.allclose(mixed, one, atol=1e-3)
+    s1 = load_image(sdir / "s1.png")
     mask = np.ones(c.shape[:2], np.float32)
-    np.testing.assert_allclose(jaxstyle.stylize(c, [s1, s2], mask=mask, **kw), one, atol=1e-5)  # all first style
     with pytest.raises(ValueError, match="exactly 2 styles"):
-        jaxstyle.stylize(c, [s1, s2, s1], mask=mask, **kw)
+        jaxstyle.stylize(c, [s1, s1, s1], mask=mask, method="adain")
     from jaxstyle.ops.color import preserve_color, rgb_to_yiq
 
-    kept = jaxstyle.stylize(c, s1, preserve_color=True, **kw)
-    np.testing.assert_allclose(kept, preserve_color(one, c), atol=1e-5)
     mid = 0.3 + 0.4 * np.random.default_rng(0).random(c.shape, np.float32)  # in gamut: nothing clipped
     y = np.asarray(preserve_color(mid, 0.25 + 0.5 * c))
     np.testing.assert_allclose(rgb_to_yiq(y)[..., 1:], rgb_to_yiq(0.25 + 0.5 * c)[..., 1:], atol=1e-5)  # chroma
@@ -93,14 +87,6 @@ def test_same_size_contents_are_batched_and_match_one_by_one(inputs, tmp_path, v
                 batch_size=1, progress=False) == 0
     np.testing.assert_allclose(load_image(tmp_path / "batched" / "c__s1.png"),
                                load_image(tmp_path / "single" / "c__s1.png"), atol=1.5 / 255)
-
-
-def test_optimize_decoder_lowers_its_loss(inputs, vgg_path):
-    cdir, sdir = inputs
-    c, s = load_image(cdir / "a.png"), load_image(sdir / "s1.png")
-    out, losses = jaxstyle.stylize(c, s, method="adain", decoder="optimize", steps=15, lr=0.03, return_losses=True)
-    assert out.shape == c.shape and losses.shape == (15,)
-    assert losses[-1] < 0.5 * losses[0]
 
 
 def test_cli_bad_input_one_line_no_traceback(inputs, tmp_path):

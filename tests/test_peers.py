@@ -116,23 +116,16 @@ def test_adaattn_region_labels_and_sampling_cap(vgg, small):
 
 @pytest.mark.filterwarnings("ignore:no trained")
 @pytest.mark.parametrize("method", [pytest.param("adaattn", marks=pytest.mark.slow), "lst"])
-def test_stylize_controls(method, vgg, vgg_path, tmp_path, content_photos, style_images):
+def test_stylize_regions(method, vgg, vgg_path, tmp_path, content_photos, style_images):
     mod = {"adaattn": adaattn, "lst": lst}[method]
     model = mod.build(mod.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
     ckpt = save_params(model, tmp_path / f"{method}.npz")
     kw = dict(method=method, checkpoint=ckpt, vgg_weights=vgg_path)
-    c, s0, s1 = content_photos[0][:40, :36], style_images[0][:32, :32], style_images[1][:48, :32]
+    c, s0 = content_photos[0][:40, :36], style_images[0][:32, :32]
     out = jaxstyle.stylize(c, s0, **kw)
     assert out.shape == c.shape and 0 <= out.min() and out.max() <= 1
-    one = jaxstyle.stylize(c, [s0, s1], style_weights=[1.0, 0.0], **kw)  # the staged path, one style's weight
-    np.testing.assert_allclose(one, out, atol=2e-4)
-    mask = np.zeros(c.shape[:2], np.float32)
+    mask = np.zeros(c.shape[:2], np.float32)  # the other controls' effect: tests/test_controls.py
     mask[:, :18] = 1.0
-    masked = jaxstyle.stylize(c, [s0, s1], mask=mask, **kw)
-    assert masked.shape == c.shape and not np.allclose(masked, out, atol=1e-3)
-    assert jaxstyle.stylize(c, s0, preserve_color=True, alpha=0.5, **kw).shape == c.shape
-    img, losses = jaxstyle.stylize(c, s0, decoder="optimize", steps=3, return_losses=True, **kw)
-    assert img.shape == c.shape and losses.shape == (3,) and np.isfinite(losses).all()
     one_region = (np.zeros(c.shape[:2], np.int32), np.zeros(s0.shape[:2], np.int32))
     if method == "adaattn":  # one region everywhere: the same as no regions; two regions: different
         np.testing.assert_allclose(jaxstyle.stylize(c, s0, regions=one_region, **kw), out, atol=2e-4)
