@@ -22,8 +22,14 @@ def _parse_flags(argv):
         sys.exit(f"error: cannot load --config {flags.FLAGS['config'].config_filename!r}: "
                  f"{str(e).splitlines()[-1].strip()}")
     except (AttributeError, KeyError) as e:  # ml_collections: an override names a key the config does not have
-        key = str(e).strip("'\"")
-        sys.exit(f"error: unknown config key {key!r} in a --config.* override; check its spelling in the config file")
+        while e.args and isinstance(e.args[0], (AttributeError, KeyError)):  # AttributeError(KeyError(msg))
+            e = e.args[0]
+        first, *hint = str(e.args[0] if e.args else e).splitlines()
+        key = first.strip().strip("'\"")
+        named = [a.split("=", 1)[0].removeprefix("--config.") for a in argv if a.startswith("--config.")]
+        where = next((n for n in named if key in n.split(".")), key)
+        hint = f" ({hint[0].strip().rstrip('?').replace('Did', 'did')}?)" if hint else ""
+        sys.exit(f"error: --config.{where}: unknown config key{hint}; check its spelling in the config file")
     except (flags.Error, ValueError, TypeError) as e:
         last = [line.strip() for line in str(e).splitlines() if line.strip()]
         sys.exit(f"error: {last[-1].removeprefix('ValueError: ') if last else e}")

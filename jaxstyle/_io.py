@@ -6,7 +6,47 @@ import contextlib
 import os
 import pathlib
 import tempfile
+import zipfile
 from typing import Callable, Iterator
+
+#: What :func:`atomic_path` names its temporary files: ``.<stem>.<random>.tmp<suffix>`` (hidden, beside the target).
+TMP_MARK = ".tmp"
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is one of :func:`atomic_path`'s temporary files (a leftover if its writer was killed)."""
+    name = pathlib.Path(path).name
+    return name.startswith(".") and TMP_MARK + pathlib.Path(name).suffix in name
+
+
+def ensure_writable_dir(path: str | os.PathLike, name: str) -> None:
+    """Create folder ``path`` (and parents) if needed and check it takes files, before any work is done.
+
+    Raises:
+      ValueError: one line naming ``name`` (e.g. ``--out``) and the fix: the path is a file, lies under a file,
+        or cannot be created or written.
+    """
+    p = pathlib.Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{name} {path}: is a file, not a folder; pass a folder path")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a parent is a file
+        raise ValueError(f"{name} {path}: a part of the path is a file, not a folder; pass a folder path") from None
+    except NotADirectoryError:
+        raise ValueError(f"{name} {path}: a part of the path is a file, not a folder; pass a folder path") from None
+    except OSError as e:
+        raise ValueError(f"{name} {path}: cannot create the folder ({e.strerror}); pick a location you can write "
+                         "to") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {path}: the folder is not writable; pick a location you can write to")
+
+
+def npz_problem(e: Exception) -> str:
+    """A short reason why ``np.load`` could not read an ``.npz`` (never NumPy's advice to allow pickles)."""
+    if isinstance(e, (zipfile.BadZipFile, EOFError)) or "pickle" in str(e):
+        return "not an .npz archive: damaged, cut short, or another kind of file"
+    return f"{type(e).__name__}: {str(e)[:120]}"
 
 
 def exists_message(path: str | os.PathLike) -> str:
@@ -32,7 +72,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False,
     if path.exists() and not overwrite:
         raise error(exists_message(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f"{TMP_MARK}{path.suffix}")
     os.close(fd)
     umask = os.umask(0o022)
     os.umask(umask)

@@ -222,9 +222,16 @@ def _cached_model(method: str, checkpoint: str | None, vgg_weights: str | None, 
 
 
 def _as_images(x: Any, name: str) -> np.ndarray:
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except Exception as e:  # ragged nested lists, objects NumPy cannot make an array of
+        raise ValueError(f"{name}: not an image array ({type(e).__name__}); pass float RGB [H, W, 3] in [0, 1]") \
+            from None
     if arr.dtype == np.uint8:
         raise ValueError(f"{name}: got uint8 pixels; pass float RGB in [0, 1] (divide by 255)")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+            or arr.dtype == np.bool_):
+        raise ValueError(f"{name}: got an array of {arr.dtype} values; pass float RGB [H, W, 3] in [0, 1]")
     arr = arr.astype(np.float32)
     if arr.ndim == 3:
         arr = arr[None]
@@ -233,9 +240,15 @@ def _as_images(x: Any, name: str) -> np.ndarray:
     if min(arr.shape[1:3]) < MIN_SIDE:
         raise ValueError(f"{name}: {arr.shape[1]}x{arr.shape[2]} is too small to stylize; "
                          f"each side must be at least {MIN_SIDE} px")
-    if not np.isfinite(arr).all() or arr.min() < 0.0 or arr.max() > 1.0:
-        raise ValueError(f"{name}: values must be finite floats in [0, 1] (got range "
-                         f"{np.nanmin(arr):.3g}..{np.nanmax(arr):.3g})")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = arr[~finite]
+        kinds = [k for k, n in (("NaN", np.isnan(bad).sum()), ("infinite", np.isinf(bad).sum())) if n]
+        raise ValueError(f"{name}: {bad.size} of {arr.size} values are {' or '.join(kinds)}; pass finite floats "
+                         "in [0, 1]")
+    if arr.min() < 0.0 or arr.max() > 1.0:
+        raise ValueError(f"{name}: values must be in [0, 1] (got range {arr.min():.3g}..{arr.max():.3g}); "
+                         "clip or rescale them")
     return arr
 
 

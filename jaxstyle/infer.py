@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from jaxstyle._io import TMP_MARK, ensure_writable_dir, is_temporary
 from jaxstyle.data.images import ImageError, image_files, load_image, save_image
 from jaxstyle.weights.store import WeightsError
 
@@ -36,6 +37,9 @@ USER_ERRORS = (ImageError, WeightsError, ValueError, FileNotFoundError)
 def expand_inputs(specs: Sequence[str], what: str) -> list[pathlib.Path]:
     """Files, directories (images inside, sorted) and globs → a list of paths (order kept, duplicates dropped).
 
+    An existing path is taken as itself even if its name has glob characters (``photo[1].png``). Directories and
+    globs skip hidden files (e.g. the temporary file of a write that was killed).
+
     Raises:
       ValueError: a spec matches nothing (names the spec).
     """
@@ -43,10 +47,10 @@ def expand_inputs(specs: Sequence[str], what: str) -> list[pathlib.Path]:
     for spec in specs:
         p = pathlib.Path(spec).expanduser()
         if p.is_dir():
-            found = image_files(p)
+            found = [f for f in image_files(p) if not f.name.startswith(".")]
             if not found:
                 raise ValueError(f"--{what} {spec}: directory has no images")
-        elif glob.has_magic(spec):
+        elif not p.exists() and glob.has_magic(spec):
             found = sorted(pathlib.Path(f) for f in glob.glob(os.path.expanduser(spec)) if os.path.isfile(f))
             if not found:
                 raise ValueError(f"--{what} {spec}: the pattern matches no files")
@@ -65,19 +69,78 @@ class Job:
     out: pathlib.Path
 
 
+def unique_names(paths: Sequence[pathlib.Path]) -> dict[pathlib.Path, str]:
+    """A distinct name per path (distinct files): its stem; where stems collide, the file name with its suffix,
+    then as few of its parent folders as tell them apart. ``a/photo.png, b/photo.png, b/photo.jpg`` →
+    ``a/photo, b/photo, photo.jpg``."""
+    def name(p: pathlib.Path, level: int) -> str:  # level 2d: d folders + stem; 2d + 1: d folders + file name
+        folders = p.resolve().parent.parts[1:]
+        d = level // 2
+        return "/".join((*(folders[len(folders) - d:] if d else ()), p.name if level % 2 else p.stem))
+
+    level = {p: 0 for p in paths}
+    names = {p: p.stem for p in paths}
+    while True:
+        clash = collections.Counter(names.values())
+        crowded = [p for p in paths if clash[names[p]] > 1 and level[p] <= 2 * len(p.resolve().parts)]
+        if not crowded:
+            return names
+        for p in crowded:
+            level[p] += 1
+            names[p] = name(p, level[p])
+
+
 def plan(contents: list[pathlib.Path], styles: list[pathlib.Path], out_dir: pathlib.Path, *, pairs: bool = False,
          combine: bool = False, ext: str = ".png") -> list[Job]:
-    """Every content × every style (``pairs``: zip order; ``combine``: all styles in one output per content)."""
+    """Every content × every style (``pairs``: zip order; ``combine``: all styles in one output per content).
+
+    Outputs are ``out_dir/<content>__<style>[+<style>...].png`` with names from :func:`unique_names`: a content
+    whose name needs its folders keeps them as sub-folders of ``out_dir``, a style's folders are joined with ``-``.
+    So every job of a run has its own output, and no run overwrites its own results. Inputs that are this plan's
+    own outputs (``--out`` inside an input folder, on a re-run) are left out.
+    """
     if pairs and len(contents) != len(styles):
         raise ValueError(f"--pairs needs as many styles as contents (got {len(contents)} contents, "
                          f"{len(styles)} styles)")
-    if combine:
-        groups = [(c, tuple(styles)) for c in contents]
-    elif pairs:
-        groups = [(c, (s,)) for c, s in zip(contents, styles)]
-    else:
-        groups = [(c, (s,)) for c in contents for s in styles]
-    return [Job(c, ss, out_dir / f"{c.stem}__{'+'.join(s.stem for s in ss)}{ext}") for c, ss in groups]
+    while True:
+        cn, sn = unique_names(contents), unique_names(styles)
+        if combine:
+            groups = [(c, tuple(styles)) for c in contents]
+        elif pairs:
+            groups = [(c, (s,)) for c, s in zip(contents, styles)]
+        else:
+            groups = [(c, (s,)) for c in contents for s in styles]
+        jobs = [Job(c, ss, out_dir / f"{cn[c]}__{'+'.join(sn[s].replace('/', '-') for s in ss)}{ext}")
+                for c, ss in groups]
+        outs = {j.out.resolve() for j in jobs}
+        if pairs:
+            keep = [(c, s) for c, s in zip(contents, styles) if c.resolve() not in outs and s.resolve() not in outs]
+            kept_c, kept_s = [c for c, _ in keep], [s for _, s in keep]
+        else:
+            kept_c = [c for c in contents if c.resolve() not in outs]
+            kept_s = [s for s in styles if s.resolve() not in outs]
+        if (kept_c, kept_s) == (contents, styles):  # an output's own content stays, so neither list empties
+            break
+        contents, styles = kept_c, kept_s
+    seen: collections.Counter = collections.Counter()
+    for j in jobs:  # a style name with '-' could still meet another's folder-joined name: number the repeats
+        seen[j.out] += 1
+        if seen[j.out] > 1:
+            j.out = j.out.with_name(f"{j.out.stem}~{seen[j.out]}{j.out.suffix}")
+    return jobs
+
+
+def remove_leftovers(jobs: Sequence[Job]) -> int:
+    """Delete the temporary files that writes of these jobs' outputs left when their run was killed; returns how
+    many."""
+    n = 0
+    for job in jobs:
+        pattern = f".{glob.escape(job.out.stem)}.*{TMP_MARK}{glob.escape(job.out.suffix)}"
+        for t in job.out.parent.glob(pattern) if job.out.parent.is_dir() else ():
+            if is_temporary(t):
+                t.unlink(missing_ok=True)
+                n += 1
+    return n
 
 
 def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str | os.PathLike, *,
@@ -103,6 +166,13 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     from jaxstyle.api import style_matrix, stylize
     from jaxstyle.metrics import Progress
 
+    from jaxstyle.registry import get_method
+
+    if method is not None:
+        get_method(method)  # an unknown name: one error before any input is read
+    for flag, value in (("--max_side", max_side), ("--style_size", style_size)):
+        if value is not None and not (isinstance(value, int) and value >= 16):
+            raise ValueError(f"{flag} {value}: must be a whole number of pixels, at least 16")
     combine = style_weights is not None or mask is not None
     jobs = plan(expand_inputs(contents, "content"), expand_inputs(styles, "style"), pathlib.Path(out_dir),
                 pairs=pairs, combine=combine)
@@ -119,6 +189,7 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     mask_img = None
     if mask is not None:
         mask_img = load_image(mask).mean(-1)  # grey levels in [0, 1]: 1 → the first style
+    ensure_writable_dir(out_dir, "--out")  # a file in the way or no permission: now, not after the first image
     if not (combine or video or regions is not None or decoder != "feedforward"):
         from jaxstyle.stylizer import DEFAULT_BUCKET, Stylizer
 
@@ -127,6 +198,7 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
                             bucket=DEFAULT_BUCKET if bucket is None else bucket, cache_mb=cache_mb)
         return _run_stylizer(stylizer, jobs, max_side=max_side, style_size=style_size, overwrite=overwrite,
                              progress=progress, workers=workers, log=log)
+    remove_leftovers(jobs)
     jobs.sort(key=lambda job: job.styles)  # style-major (stable): same-style, same-size contents batch together
     counts = {"written": 0, "skipped": 0, "failed": 0}
     bar = Progress(len(jobs), enabled=progress)
@@ -135,7 +207,8 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
 
     def fail(job: Job, e: Exception) -> None:
         counts["failed"] += 1
-        log(f"error: {e}", file=sys.stderr)
+        named = any(str(p) in str(e) for p in (job.content, *job.styles))
+        log(f"error: {'' if named else f'{job.content}: '}{e}", file=sys.stderr)
 
     def run(group: list[tuple[Job, np.ndarray]]) -> None:
         ss = [style_cache[sp] for sp in group[0][0].styles]
@@ -218,13 +291,14 @@ def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size
         else:
             todo[job.content].append(job)
     contents = process_share(list(todo))
+    remove_leftovers([j for c in contents for j in todo[c]])
     total = counts["skipped"] + sum(len(todo[c]) for c in contents)
     bar = Progress(total, enabled=progress)
 
-    def fail(n: int, e: Exception) -> None:
+    def fail(n: int, e: Exception, where: str = "") -> None:
         with lock:
             counts["failed"] += n
-        log(f"error: {e}", file=sys.stderr)
+        log(f"error: {where + ': ' if where and not str(e).startswith(where) else ''}{e}", file=sys.stderr)
 
     def tick() -> None:
         with lock:
@@ -248,7 +322,7 @@ def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size
         try:
             images = stylizer.crop(enc, out)
         except USER_ERRORS as e:
-            return fail(sum(sp in b for b in batch_jobs), e)
+            return fail(sum(sp in b for b in batch_jobs), e, f"with style {sp}")
         for img, by_style in zip(images, batch_jobs):
             job = by_style.get(sp)
             if job is None:  # this content's output for sp exists already
@@ -263,10 +337,15 @@ def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size
 
     def run_batch(batch: list[tuple[pathlib.Path, tuple]], block: list[pathlib.Path]) -> None:
         by_style = [{j.styles[0]: j for j in todo[c]} for c, _ in batch]
+        names = ", ".join(str(c) for c, _ in batch)
         try:
             enc = stylizer.encode([img for _, (img, _) in batch], padded=[p for _, (_, p) in batch])
         except USER_ERRORS as e:
-            return fail(sum(len([sp for sp in block if sp in b]) for b in by_style), e)
+            if len(batch) > 1:  # find out which content it was; the others still run
+                for item in batch:
+                    run_batch([item], block)
+                return
+            return fail(sum(len([sp for sp in block if sp in b]) for b in by_style), e, names)
         for sp in block:
             n = sum(sp in b for b in by_style)  # contents of this batch that still need this style
             if not n:
@@ -274,7 +353,11 @@ def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size
             try:
                 out = stylizer.apply(enc, sp)
             except USER_ERRORS as e:
-                fail(n, e)
+                if len(batch) > 1:
+                    for item in batch:
+                        run_batch([item], [sp])
+                else:
+                    fail(n, e, f"{names} with style {sp}")
                 continue
             writes.append(pool.submit(write, enc, out, by_style, sp))
 

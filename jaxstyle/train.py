@@ -25,6 +25,7 @@ from absl import logging
 from flax import nnx
 
 from jaxstyle import checkpoint, parallel
+from jaxstyle._io import ensure_writable_dir
 from jaxstyle.metrics import MetricWriter, Progress, image_grid
 
 Batch = dict[str, jax.Array]
@@ -230,6 +231,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     if int(config.train.num_steps) < 0:
         raise ValueError(f"config.train.num_steps={config.train.num_steps} must be >= 0")
     content_src, style_src = pipeline.make_sources(config.data)  # validates the data dirs early
+    if "://" not in workdir:  # a local folder: a file in the way or no permission fails here, before any work
+        ensure_writable_dir(workdir, "--workdir")
     mngr = checkpoint.make_manager(workdir, keep=config.ckpt.keep, every_steps=config.ckpt.every_steps,
                                    async_save=config.ckpt.async_save)
     cfg_json = json.loads(config.to_json())

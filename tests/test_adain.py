@@ -1,6 +1,5 @@
 """AdaIN end to end with the real VGG-19 and real images: decoder, training, stylize, parameter files."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

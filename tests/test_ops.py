@@ -89,7 +89,6 @@ def test_conv3x3_equals_explicitly_padded_valid_conv_with_its_gradient(padding, 
 
 @pytest.mark.parametrize("padding", ["reflect", "zeros"])
 def test_conv3x3_up2_equals_upsample_then_conv_and_its_gradient(padding):
-    import jax
 
     from jaxstyle.ops.conv import conv3x3, conv3x3_up2
 

@@ -330,11 +330,11 @@ def test_ctrl_c_finishes_the_step_checkpoints_it_and_exits_130_then_resumes(tmp_
 
 
 def test_cli_reports_config_mistakes_in_one_line(tmp_path):
-    r = subprocess.run(_train_cmd(str(tmp_path / "x"), 1, "--config.data.bsize=3"), cwd=ROOT,
+    r = subprocess.run(_train_cmd(str(tmp_path / "x"), 1, "--config.data.batch_sizee=3"), cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode != 0
-    assert r.stderr.strip() == ("error: unknown config key 'bsize' in a --config.* override; "
-                                "check its spelling in the config file")
+    assert r.stderr.strip() == ('error: --config.data.batch_sizee: unknown config key (did you mean "batch_size" '
+                                'instead of "batch_sizee"?); check its spelling in the config file')
     r = subprocess.run(_train_cmd(str(tmp_path / "x"), 1, "--config.data.content_dirs=('/nowhere',)"), cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 1 and "Traceback" not in r.stderr

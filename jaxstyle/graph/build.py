@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxstyle.ops.patches import _extract, check_patch_grid, feat2patch, pad_for_patches
+from jaxstyle.ops.patches import _extract, check_patch_grid, pad_for_patches
 
 SIMILARITIES = ("ncc", "cosine", "euclidean")
 EPS = 1e-8
