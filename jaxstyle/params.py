@@ -16,7 +16,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from jaxstyle._io import atomic_path
+from jaxstyle._io import atomic_path, npz_problem
 
 META_KEY = "__meta__"
 Q8_SUFFIX, SCALE_SUFFIX = "::q8", "::scale"  # an int8-quantized array and its per-output-channel scales
@@ -106,9 +106,15 @@ def read_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
         with np.load(path, allow_pickle=False) as z:
             flat = {k: z[k] for k in z.files}
         meta = json.loads(str(flat.pop(META_KEY))) if META_KEY in flat else {}
+        if not isinstance(meta, dict):
+            raise ValueError("its metadata is not a JSON object")
+        odd = [k for k, a in flat.items() if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype,
+                                                                                                   np.integer))]
+        if odd:
+            raise ValueError(f"array {odd[0]!r} holds {flat[odd[0]].dtype} values, not real numbers")
         flat = _dequantize(flat)
     except Exception as e:
-        raise ValueError(f"{path}: not a parameter .npz ({e})") from None
+        raise ValueError(f"{path}: not a parameter .npz ({npz_problem(e)})") from None
     return flat, meta
 
 
@@ -116,9 +122,12 @@ def read_meta(path: str | os.PathLike) -> dict:
     """Only the metadata of a weights ``.npz`` (``{}`` when absent); the arrays are not read."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            return json.loads(str(z[META_KEY])) if META_KEY in z.files else {}
+            meta = json.loads(str(z[META_KEY])) if META_KEY in z.files else {}
+        if not isinstance(meta, dict):
+            raise ValueError("its metadata is not a JSON object")
+        return meta
     except Exception as e:
-        raise ValueError(f"{path}: not a parameter .npz ({e})") from None
+        raise ValueError(f"{path}: not a parameter .npz ({npz_problem(e)})") from None
 
 
 def save_params(model: nnx.Module, path: str | os.PathLike, *, overwrite: bool = False,
@@ -140,15 +149,24 @@ def set_flat_params(model: nnx.Module, flat: dict[str, np.ndarray], *, strict: b
     unexpected = sorted(set(flat) - set(want))
     shapes = [f"{k}: file {flat[k].shape} vs model {want[k].shape}" for k in sorted(set(want) & set(flat))
               if flat[k].shape != want[k].shape]
-    problems = shapes + ([f"missing {missing}"] if missing and strict else []) + (
-        [f"unexpected {unexpected}"] if unexpected and strict else [])
+    problems = _few(shapes, "with another shape") + (_few(missing, "missing") if strict else []) + (
+        _few(unexpected, "unexpected") if strict else [])
     if problems:
-        raise ValueError(f"{source}: parameters do not fit the model: " + "; ".join(problems))
+        raise ValueError(f"{source}: parameters do not fit the model ({len(flat)} in the file, {len(want)} in the "
+                         "model): " + "; ".join(problems) + "; is it a file for this method and config?")
     # jax arrays, not NumPy: an eager (un-jitted) call indexes parameters with traced offsets inside lax loops
     merged = {k: jnp.asarray(np.asarray(flat.get(k, v)).astype(v.dtype)) for k, v in want.items()}
     nnx.replace_by_pure_dict(state, unflatten(merged))
     nnx.update(model, state)
     return model
+
+
+def _few(items: list[str], what: str, n: int = 3) -> list[str]:
+    """``["<what> <count>: a, b, c and 7 more"]`` (one short clause), or ``[]``."""
+    if not items:
+        return []
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return [f"{len(items)} {what}: {', '.join(items[:n])}{more}"]
 
 
 def load_params(model: nnx.Module, path: str | os.PathLike, *, strict: bool = True) -> nnx.Module:

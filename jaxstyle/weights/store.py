@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from jaxstyle._io import atomic_path
+from jaxstyle._io import atomic_path, npz_problem
 
 FORMAT = "jaxstyle-vgg19/1"
 VGG19_CONVS: tuple[str, ...] = (
@@ -90,8 +90,10 @@ def load_vgg_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
         meta = json.loads(str(data.pop("__meta__")))
+        if not isinstance(meta, dict):
+            raise ValueError("its metadata is not a JSON object")
     except Exception as e:  # zip/npz/JSON errors all mean the same thing to the user
-        raise WeightsError(f"{path}: not a jaxstyle VGG-19 weight file ({e}); re-create it with "
+        raise WeightsError(f"{path}: not a jaxstyle VGG-19 weight file ({npz_problem(e)}); re-create it with "
                            "`python -m jaxstyle.weights fetch --force` or `... convert`") from None
     _validate(data, meta, str(path))
     return data, meta
@@ -127,14 +129,18 @@ def _validate(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], where: 
     if any(k.endswith("/channel_mean") for k in arrays):
         expected |= {f"{n}/channel_mean" for n in convs}
     missing, unexpected = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
-    if missing:
-        problems.append(f"missing {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"unexpected {', '.join(unexpected)}")
+    for what, keys in (("missing", missing), ("unexpected", unexpected)):
+        if keys:
+            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+            problems.append(f"{len(keys)} {what}: {', '.join(keys[:3])}{more}")
+    not_float = sorted(k for k, a in arrays.items() if k in expected and not np.issubdtype(a.dtype, np.floating))
+    if not_float:
+        problems.append(f"not floating point: {', '.join(not_float[:3])}{' ...' if len(not_float) > 3 else ''}")
     prev_out = 3
     for name in (("preprocess",) if "preprocess/kernel" in arrays else ()) + convs:
         k, b = arrays.get(f"{name}/kernel"), arrays.get(f"{name}/bias")
-        if k is None or b is None:
+        m = arrays.get(f"{name}/channel_mean")
+        if k is None or b is None or any(f"{name}/{p}" in not_float for p in ("kernel", "bias", "channel_mean")):
             continue
         ksize = (1, 1) if name == "preprocess" else (3, 3)
         if k.ndim != 4 or k.shape[:2] != ksize or k.shape[2] != prev_out or b.shape != (k.shape[3],):
@@ -142,7 +148,6 @@ def _validate(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], where: 
                             f"as a {ksize[0]}x{ksize[1]} conv")
         elif not (np.isfinite(k).all() and np.isfinite(b).all()):
             problems.append(f"{name}: non-finite values")
-        m = arrays.get(f"{name}/channel_mean")
         if m is not None and k.ndim == 4 and (m.shape != b.shape or not (m > 0).all()):
             problems.append(f"{name}: channel_mean must be positive with shape {b.shape}, got {m.shape}")
         prev_out = k.shape[3] if k.ndim == 4 else prev_out

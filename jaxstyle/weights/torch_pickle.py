@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import os
 import pickle
 import struct
@@ -70,15 +71,21 @@ class _TensorRef:
         self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
 
     def materialize(self) -> np.ndarray:
+        """The tensor as a NumPy copy, after checking its record against the storage: every element the view
+        can reach (negative strides included) lies inside the storage, and it has no more elements than the
+        storage (a weight file holds no broadcast views), so a crafted record can neither read outside the
+        buffer nor allocate without bound."""
         data = self.storage.array
         if data is None:
             raise pickle.UnpicklingError("a tensor refers to a storage that the file does not contain")
-        n = int(np.prod(self.size)) if self.size else 1
+        n = math.prod(self.size)
         if n == 0:
             return np.zeros(self.size, dtype=data.dtype)
-        last = self.offset + sum((s - 1) * st for s, st in zip(self.size, self.stride))
-        if self.offset < 0 or last >= data.size:
-            raise pickle.UnpicklingError("a tensor's shape and strides run past its storage")
+        reach = [(s - 1) * st for s, st in zip(self.size, self.stride)]
+        first = self.offset + sum(r for r in reach if r < 0)
+        last = self.offset + sum(r for r in reach if r > 0)
+        if first < 0 or last >= data.size or n > data.size:
+            raise pickle.UnpicklingError("a tensor's offset, shape and strides run outside its storage")
         itemsize = data.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(
             data[self.offset:], shape=self.size, strides=tuple(st * itemsize for st in self.stride))
@@ -89,7 +96,15 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
                        metadata=None):
     if not isinstance(storage, _LazyStorage):
         raise pickle.UnpicklingError("tensor rebuild without a storage")
-    return _TensorRef(storage, int(storage_offset), size, stride)
+
+    def ints(v) -> bool:
+        return all(type(x) is int for x in v)
+
+    if not (isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride) <= 32
+            and ints(size) and ints(stride) and type(storage_offset) is int
+            and storage_offset >= 0 and all(s >= 0 for s in size)):
+        raise pickle.UnpicklingError("a tensor record is malformed (offset, sizes or strides)")
+    return _TensorRef(storage, storage_offset, size, stride)
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
@@ -132,7 +147,9 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError("storage views (pre-2018 torch files) are not supported")
         if not isinstance(storage_type, _StorageType):
             raise UnsafePickleError(f"unsupported storage type {storage_type!r:.80}")
-        return self._storage_loader(str(key), storage_type.dtype, int(numel))
+        if type(numel) is not int or numel < 0:
+            raise pickle.UnpicklingError("a storage record is malformed (its size)")
+        return self._storage_loader(str(key), storage_type.dtype, numel)
 
 
 def _resolve(obj: Any) -> Any:
@@ -180,11 +197,13 @@ def _load_legacy(f: BinaryIO) -> Any:
     for key in keys:
         st = storages.get(str(key))
         if st is None:
-            raise pickle.UnpicklingError(f"corrupt torch file: unknown storage {key!r}")
+            raise pickle.UnpicklingError(f"corrupt torch file: unknown storage {key!r:.40}")
         header = f.read(8)
         if len(header) != 8:
             raise pickle.UnpicklingError("truncated torch file (storage header)")
         (numel,) = struct.unpack("<q", header)
+        if numel != st.numel:
+            raise pickle.UnpicklingError("corrupt torch file: a storage's size differs from its record")
         nbytes = numel * st.dtype.itemsize
         raw = f.read(nbytes)
         if len(raw) != nbytes:
@@ -242,6 +261,9 @@ def load_torch_file(path: str | os.PathLike) -> Any:
             with zipfile.ZipFile(path) as zf:
                 return _load_zip(zf)
         with open(path, "rb") as f:
+            if f.read(4) == b"PK\x03\x04":  # a zip whose directory at the end is gone: cut short
+                raise pickle.UnpicklingError("truncated zip-layout torch file (its zip directory is missing)")
+            f.seek(0)
             return _load_legacy(f)
     except (pickle.UnpicklingError, OSError):
         raise
