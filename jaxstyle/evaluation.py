@@ -48,7 +48,7 @@ def output_distance(vgg, a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Arr
 def grid_artifact(img: jax.Array, period: int = 8) -> jax.Array:
     """How much of the image's fine detail repeats with the decoder's pixel grid (↓; the checker texture).
 
-    The grey image's high-pass (the pixel minus its 3×3 mean) is averaged over all ``period × period`` blocks at
+    The grey image's high-pass (the pixel minus its 3×3 mean, less its mean: a smooth curve is no grid) is averaged over all ``period × period`` blocks at
     each of the ``period²`` phases; the result is the RMS of that phase pattern over the RMS of the high-pass.
     Detail that does not follow the grid averages out (its chance level, power / blocks, is subtracted, so
     unrelated detail scores ≈ 0 at any size); a pattern repeating every 2, 4 or 8 px (the decoder's ×2

@@ -46,8 +46,9 @@ def total_variation(img: jax.Array) -> jax.Array:
 
 def grid_energy(img: jax.Array, period: int = 8) -> tuple[jax.Array, jax.Array]:
     """The part of ``img [B, H, W, 3]``'s fine detail that repeats with a ``period``-pixel grid → ``(phase, power)``,
-    each ``[B]``: the grey high-pass (pixel minus its 3×3 mean) averaged over all ``period × period`` blocks at each
-    phase, ``phase`` that pattern's mean square, ``power`` the high-pass's. Patterns repeating every 2, 4 or
+    each ``[B]``: the grey high-pass (pixel minus its 3×3 mean, less its mean over the image: a curved smooth image
+    has a constant high-pass, which is no grid) averaged over all ``period × period`` blocks at each phase,
+    ``phase`` that pattern's mean square, ``power`` the high-pass's. Patterns repeating every 2, 4 or
     ``period`` px (×2 upsamplings, VGG's pooling grid) keep their full power in ``phase``; unrelated detail leaves
     only chance, ``power / blocks``. ``phase`` is the loss term against the pattern: it stays ≥ 0, so it cannot be
     lowered by adding noise, as it could with the chance level subtracted (``H, W ≥ period + 2``)."""
@@ -57,6 +58,7 @@ def grid_energy(img: jax.Array, period: int = 8) -> tuple[jax.Array, jax.Array]:
     hp = grey[:, 1:h - 1, 1:w - 1] - box
     nh, nw = (h - 2) // period, (w - 2) // period
     blocks = hp[:, :nh * period, :nw * period].reshape(-1, nh, period, nw, period)
+    blocks = blocks - jnp.mean(blocks, axis=(1, 2, 3, 4), keepdims=True)
     power = jnp.mean(blocks ** 2, axis=(1, 2, 3, 4))
     return jnp.mean(blocks.mean(axis=(1, 3)) ** 2, axis=(1, 2)), power
 

@@ -97,12 +97,14 @@ def test_ssim_equals_scikit_image_on_real_image_pairs(content_photos):
 
 def _np_grid_energy(grey, period):
     """The documented formula in float64: high-pass ``hp = g − mean_3×3(g)`` on the interior, cut into
-    ``period × period`` blocks from the top left; ``phase = mean_phase(mean_blocks hp)²``, ``power = mean hp²``."""
+    ``period × period`` blocks from the top left, less its mean; ``phase = mean_phase(mean_blocks hp)²``,
+    ``power = mean hp²``."""
     h, w = grey.shape
     box = sum(grey[dy:h - 2 + dy, dx:w - 2 + dx] for dy in range(3) for dx in range(3)) / 9
     hp = grey[1:-1, 1:-1] - box
     nh, nw = (h - 2) // period, (w - 2) // period
     blocks = hp[:nh * period, :nw * period].reshape(nh, period, nw, period)
+    blocks = blocks - blocks.mean()
     return (blocks.mean(axis=(0, 2)) ** 2).mean(), (blocks ** 2).mean(), nh * nw
 
 
@@ -133,6 +135,9 @@ def test_grid_energy_of_checkerboards_of_known_period_and_amplitude():
     ramp = (0.2 + 0.01 * yy + 0.005 * xx).astype(np.float32)
     assert max(float(v[0]) for v in grid_energy(_grey_rgb(ramp))) < 1e-12
     assert float(evaluation.grid_artifact(_grey_rgb(ramp))[0]) < 0.05
+    # a smooth bowl: its high-pass is a constant (the curvature), which repeats in every block but is no grid
+    bowl = (0.2 + 0.6 * ((yy - 17) ** 2 + (xx - 21) ** 2) / (17 ** 2 + 21 ** 2)).astype(np.float32)
+    assert float(evaluation.grid_artifact(_grey_rgb(bowl))[0]) < 0.05
     smooth = (0.5 + 3 * gaussian_filter(np.random.default_rng(1).normal(size=yy.shape), 4)).astype(np.float32)
     assert float(grid_energy(_grey_rgb(smooth))[0][0]) < 1e-4 * phase
 

@@ -83,14 +83,15 @@ def ref_tv(img) -> float:
 
 def ref_grid_energy(img, period: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """``(phase, power)`` per image: hp = luma − its 3×3 box mean (interior pixels); over the whole ``period``-blocks
-    (from the top left), ``phase`` = mean over the period² phases of (that phase's mean over blocks)², ``power`` =
-    mean of hp²."""
+    (from the top left), less its mean, ``phase`` = mean over the period² phases of (that phase's mean over blocks)²,
+    ``power`` = mean of hp²."""
     grey = f64(img) @ LUMA
     b, h, w = grey.shape
     box = np.lib.stride_tricks.sliding_window_view(grey, (3, 3), axis=(1, 2)).mean(axis=(-2, -1))
     hp = grey[:, 1:-1, 1:-1] - box
     nh, nw = (h - 2) // period, (w - 2) // period
     hp = hp[:, :nh * period, :nw * period]
+    hp = hp - hp.mean(axis=(1, 2), keepdims=True)
     phase = np.zeros(b)
     for dy in range(period):
         for dx in range(period):
