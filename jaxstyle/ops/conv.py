@@ -29,10 +29,13 @@ def _pad_frame(y: jax.Array, x: jax.Array, kernel: jax.Array, mode: str, precisi
     src = 1 if mode == "reflect" else 0
 
     def line(v: jax.Array, taps: jax.Array, pad: str) -> jax.Array:  # [B, n, C] * [k, C, O] -> [B, n + 3 - k, O]
-        v = jnp.pad(v, ((0, 0), (1, 1), (0, 0)), mode=pad)
-        n = v.shape[1] - taps.shape[0] + 1
-        return sum(jnp.einsum("bnc,co->bno", v[:, d:d + n], taps[d], precision=precision)
-                   for d in range(taps.shape[0]))
+        if pad == "constant":  # one 1-D convolution primitive (few ops: tracing a model's many convs stays fast)
+            return jax.lax.conv_general_dilated(v, taps, (1,), ((1, 1),), dimension_numbers=("NWC", "WIO", "NWC"),
+                                                precision=precision)
+        i = (1, -2) if pad == "reflect" else (0, -1)
+        v = jnp.concatenate([v[:, i[0]:i[0] + 1], v, v[:, v.shape[1] + i[1]:v.shape[1] + i[1] + 1]], axis=1)
+        return jax.lax.conv_general_dilated(v, taps, (1,), "VALID", dimension_numbers=("NWC", "WIO", "NWC"),
+                                            precision=precision)
 
     top, bottom = (line(x[:, r], kernel[t], mode) for r, t in ((src, 0), (h - 1 - src, -1)))
     left, right = (line(x[:, :, c], kernel[:, t], "constant") for c, t in ((src, 0), (w - 1 - src, -1)))
