@@ -172,8 +172,8 @@ def test_lst_fixed_matrix_for_video(vgg, vgg_path, tmp_path, content_photos, sty
     np.testing.assert_allclose(load_image(tmp_path / "out" / "0001__s.png"), fixed, atol=1 / 255 + 1e-6)
 
 
-@pytest.mark.parametrize("method", [pytest.param("adaattn", marks=pytest.mark.slow), "lst",
-                                    pytest.param("style_kernel", marks=pytest.mark.slow)])
+# the default run trains and exports through train.py with AdaIN (test_train.py)
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.slow) for m in ("adaattn", "lst", "style_kernel")])
 def test_train_py_tiny_run_exports_a_model_that_stylizes(method, tmp_path, tiny_config, vgg_path, content_photos,
                                                          style_images):
     from jaxstyle.export import export

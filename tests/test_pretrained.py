@@ -20,6 +20,11 @@ from conftest import _photo
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHIPPED = sorted(registry.PRETRAINED)
+
+
+def _slow_except(*keep: str) -> list:
+    """``SHIPPED`` with every method but ``keep`` marked slow (a repeat of a check other tests make per method)."""
+    return [m if m in keep else pytest.param(m, marks=pytest.mark.slow) for m in SHIPPED]
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
 
@@ -87,7 +92,7 @@ def test_shipped_model_is_the_default_and_stylizes(method, vgg, monkeypatch):
     assert corr > 0.6 and corr_untrained < 0.5, (corr, corr_untrained)
 
 
-@pytest.mark.parametrize("method", SHIPPED)
+@pytest.mark.parametrize("method", _slow_except("adain", "gnn"))  # every method: test_controls.py
 def test_cli_uses_the_shipped_model(tmp_path, method):
     shared = REPO.parent / "shared" / "data"
     r = subprocess.run([sys.executable, str(REPO / "infer.py"), "--content", str(shared / "content" / "sailboat.jpg"),
@@ -99,7 +104,7 @@ def test_cli_uses_the_shipped_model(tmp_path, method):
     assert (tmp_path / "sailboat__the_scream.png").is_file()
 
 
-@pytest.mark.parametrize("method", SHIPPED)
+@pytest.mark.parametrize("method", _slow_except("adain", "lst", "style_kernel"))  # eager GNN/AdaAttN: ~25 s
 def test_loaded_model_runs_eagerly_and_under_jit(method):
     """``load_pretrained`` gives a plain NNX module: calling it without jit works and matches the jitted call."""
     from flax import nnx

@@ -27,7 +27,7 @@ def _features(model, rng, h, w):
     return model.encode(jnp.asarray(rng.random((1, h, w, 3), np.float32)))
 
 
-@pytest.mark.parametrize("method", ["adain", "lst", "adaattn"])
+@pytest.mark.parametrize("method", ["adain", "lst", pytest.param("adaattn", marks=pytest.mark.slow)])
 def test_prepared_style_and_masked_content_equal_the_plain_transform(models, method):
     """The cached style side gives ``transform``'s result; a content inside a padded grid full of other values,
     with ``valid`` set, gives the unpadded content's result on its part (statistics, LST's zero-padded
