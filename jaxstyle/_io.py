@@ -31,9 +31,7 @@ def ensure_writable_dir(path: str | os.PathLike, name: str) -> None:
         raise ValueError(f"{name} {path}: is a file, not a folder; pass a folder path")
     try:
         p.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:  # a parent is a file
-        raise ValueError(f"{name} {path}: a part of the path is a file, not a folder; pass a folder path") from None
-    except NotADirectoryError:
+    except (FileExistsError, NotADirectoryError):  # a parent is a file
         raise ValueError(f"{name} {path}: a part of the path is a file, not a folder; pass a folder path") from None
     except OSError as e:
         raise ValueError(f"{name} {path}: cannot create the folder ({e.strerror}); pick a location you can write "

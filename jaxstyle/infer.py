@@ -165,7 +165,6 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     """
     from jaxstyle.api import style_matrix, stylize
     from jaxstyle.metrics import Progress
-
     from jaxstyle.registry import get_method
 
     if method is not None:
@@ -322,7 +321,7 @@ def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size
         try:
             images = stylizer.crop(enc, out)
         except USER_ERRORS as e:
-            return fail(sum(sp in b for b in batch_jobs), e, f"with style {sp}")
+            return fail(sum(sp in b for b in batch_jobs), e, f"style {sp}")
         for img, by_style in zip(images, batch_jobs):
             job = by_style.get(sp)
             if job is None:  # this content's output for sp exists already
