@@ -1,4 +1,7 @@
-"""Train a style-transfer model: ``python train.py --config configs/gnn.py:tiny --workdir runs/x``.
+"""Train a style-transfer model: ``python train.py --config gnn:tiny --workdir runs/x``.
+
+``--config`` names a shipped config (``adain``, ``adaattn``, ``gnn``, ``lst``, ``style_kernel``, with an optional
+``:tiny|cpu|paper`` variant) or gives the path of a config file (``configs/gnn.py:cpu``, ``my_config.py``).
 
 Re-running the same command resumes from the latest checkpoint in ``--workdir``.
 """
@@ -8,19 +11,30 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/<method>.py[:tiny|cpu|paper]", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "<method>[:tiny|cpu|paper] (a shipped config) or a config "
+                                          "file path[:variant]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and sample grids go.")
 
 
 def _parse_flags(argv):
-    """absl's parser, with config mistakes (unknown key, bad variant, bad value) as one ``error:`` line."""
+    """absl's parser, with config mistakes (unknown key, bad variant, bad value) as one ``error:`` line; a shipped
+    config's name stands for its file."""
+    from jaxstyle.configs import config_file
+
+    for i, a in enumerate(argv):
+        if a.startswith("--config="):
+            argv[i] = "--config=" + config_file(a[len("--config="):])
+        elif a == "--config" and i + 1 < len(argv):
+            argv[i + 1] = config_file(argv[i + 1])
     try:
         rest = flags.FLAGS(argv)
         _CONFIG.value.method  # noqa: B018  (loads the config file now, so its errors are reported here)
         return rest
     except OSError as e:
+        from jaxstyle.configs import NAMES
+
         sys.exit(f"error: cannot load --config {flags.FLAGS['config'].config_filename!r}: "
-                 f"{str(e).splitlines()[-1].strip()}")
+                 f"{str(e).splitlines()[-1].strip()}; name a shipped config ({', '.join(NAMES)}) or a config file")
     except (AttributeError, KeyError) as e:  # ml_collections: an override names a key the config does not have
         while e.args and isinstance(e.args[0], (AttributeError, KeyError)):  # AttributeError(KeyError(msg))
             e = e.args[0]

@@ -1,1 +1,1 @@
-"""Training configs: ``python train.py --config configs/<method>.py[:variant]`` (variants: tiny, cpu, paper)."""
+"""Checkout paths of the shipped configs (``jaxstyle/configs/``): ``--config configs/<method>.py[:variant]``."""

@@ -1,26 +1,4 @@
-"""Style Kernel (Xu, Long, Nie 2023): ``python train.py --config configs/style_kernel.py[:tiny|cpu|paper] --workdir W``."""
+"""The shipped `style_kernel` config (`jaxstyle/configs/style_kernel.py`), kept at this path for `--config configs/style_kernel.py[:variant]`;
+`--config style_kernel[:variant]` names it from anywhere."""
 
-from __future__ import annotations
-
-import ml_collections
-
-from configs import common
-from jaxstyle.models import style_kernel
-
-
-def get_config(variant: str = "") -> ml_collections.ConfigDict:
-    c = common.method_config("style_kernel", style_kernel.default_config(), variant)
-    if variant == "tiny":
-        c.model.query_block = 8  # 32 px crops: 16 relu4_1 positions, so the blocked attention path runs
-    elif variant == "cpu":
-        # The decoder starts from the shipped AdaIN decoder (the same MirrorDecoder); the identity passes run on 1
-        # of the 4 samples (a 6- instead of 12-image decoded batch), so a step costs about half.
-        c.train.num_steps = 1000
-        c.train.init_decoder_from = "jaxstyle/pretrained/adain.npz"
-        c.model.identity_samples = 1
-        # common's cpu lr (5e-4) makes early loss spikes here (x4 at step 2 on a fixed batch, slow recovery);
-        # 2e-4 fell fastest of 1e-4 / 2e-4 / 3e-4 / 5e-4 over 30 steps.
-        c.optim.lr = 2e-4
-    elif variant == "paper":  # spec §4.1: AdaAttN's "our choice" recipe (Adam 1e-4, batch 8, 512 -> 256 crops)
-        c.optim.update(name="adam", lr=1e-4)
-    return c
+from jaxstyle.configs.style_kernel import get_config  # noqa: F401

@@ -144,7 +144,7 @@ def tiny_config():
     import importlib
 
     def make(method: str = "adain", **overrides):
-        cfg = importlib.import_module(f"configs.{method}").get_config("tiny")
+        cfg = importlib.import_module(f"jaxstyle.configs.{method}").get_config("tiny")
         cfg.data.content_dirs = (str(SHARED / "content"),)
         cfg.data.style_dirs = (str(SHARED / "style"),)
         for key, value in overrides.items():

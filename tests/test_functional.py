@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 import jaxstyle
-from configs import gnn as gnn_config
+from jaxstyle.configs import gnn as gnn_config
 from jaxstyle.models import adain, gnn
 
 

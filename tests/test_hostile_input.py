@@ -170,3 +170,16 @@ def test_train_config_typo_is_one_plain_line(tmp_path):
 def test_maintainer_tools_answer_help_without_a_traceback(script):
     r = subprocess.run([sys.executable, str(script), "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "Traceback" not in r.stderr and r.stdout.startswith("usage:"), r.stderr
+
+
+def test_train_config_by_name_and_an_unknown_name(tmp_path):
+    """``--config adain:tiny`` names the shipped config from any folder; an unknown name lists the shipped ones."""
+    from jaxstyle.configs import NAMES, config_file
+
+    assert config_file("gnn:cpu") == str(REPO / "jaxstyle" / "configs" / "gnn.py") + ":cpu"
+    assert config_file("configs/gnn.py:cpu") == "configs/gnn.py:cpu"  # a path stays a path
+    assert set(NAMES) == {p.stem for p in (REPO / "jaxstyle" / "configs").glob("*.py")} - {"__init__", "common"}
+    r = subprocess.run([sys.executable, str(REPO / "train.py"), "--config", "nosuch:tiny", "--workdir",
+                        str(tmp_path / "x")], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip().endswith("name a shipped config (adain, adaattn, gnn, lst, style_kernel) or a config file")

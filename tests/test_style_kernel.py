@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from conftest import run_train_steps
-from configs import style_kernel as style_kernel_config
+from jaxstyle.configs import style_kernel as style_kernel_config
 from jaxstyle.losses import mse, style_stats_loss
 from jaxstyle.models import style_kernel as sk
 from jaxstyle.ops.norms import mvn

@@ -12,7 +12,7 @@ from PIL import Image
 
 tfds_source = require_module("jaxstyle.data.tfds_source")
 
-from configs import common  # noqa: E402
+from jaxstyle.configs import common  # noqa: E402
 from jaxstyle.data import pipeline  # noqa: E402
 
 

@@ -15,11 +15,11 @@ import optax
 import pytest
 from PIL import Image
 
-from configs import adaattn as adaattn_config
-from configs import adain as adain_config
-from configs import common, gnn as gnn_config
-from configs import lst as lst_config
-from configs import style_kernel as style_kernel_config
+from jaxstyle.configs import adaattn as adaattn_config
+from jaxstyle.configs import adain as adain_config
+from jaxstyle.configs import common, gnn as gnn_config
+from jaxstyle.configs import lst as lst_config
+from jaxstyle.configs import style_kernel as style_kernel_config
 from jaxstyle import parallel
 from jaxstyle.data import pipeline
 from jaxstyle.train import TrainingError, init_state, make_train_step, train_and_evaluate
@@ -37,7 +37,7 @@ def test_every_config_variant_resolves(module, variant):
     from jaxstyle.registry import get_method
 
     cfg = module.get_config(variant)
-    assert module.__name__ == f"configs.{cfg.method}"
+    assert module.__name__ == f"jaxstyle.configs.{cfg.method}"
     assert set(cfg.model.keys()) == set(get_method(cfg.method).default_config().keys())
     assert cfg.data.batch_size > 0 and cfg.train.num_steps > 0
     json.loads(cfg.to_json())  # what the trainer writes to the workdir
@@ -267,7 +267,7 @@ def test_gnn_tiny_cli_warm_starts_from_adain_writes_logs_and_resumes(tmp_path, a
 
 
 def _train_cmd(wd, steps, *extra, method="adain"):
-    return [sys.executable, str(ROOT / "train.py"), "--config", str(ROOT / "configs" / f"{method}.py") + ":tiny",
+    return [sys.executable, str(ROOT / "train.py"), "--config", f"{method}:tiny",  # a shipped config by name
             "--workdir", wd, f"--config.train.num_steps={steps}", "--config.ckpt.every_steps=2",
             f"--config.data.content_dirs=('{SHARED / 'content'}',)",
             f"--config.data.style_dirs=('{SHARED / 'style'}',)", *extra]

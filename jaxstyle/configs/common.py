@@ -1,6 +1,6 @@
 """Defaults shared by every method: seed, data, optimiser, training loop, checkpoints, logging, devices.
 
-Variants (``configs/<method>.py:<variant>``):
+Variants (``--config <method>:<variant>``):
   tiny   CI / tests: 32 px crops, a few steps, seconds on 2 CPU cores.
   cpu    a reduced schedule that trains a usable model on 2 CPU cores from ``../shared/data/train``.
   paper  COCO + WikiArt (TFDS sources), 512 → random 256 crops, batch 8, Adam 1e-4 with inverse decay, 160k steps.
