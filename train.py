@@ -19,7 +19,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and 
 def _parse_flags(argv):
     """absl's parser, with config mistakes (unknown key, bad variant, bad value) as one ``error:`` line; a shipped
     config's name stands for its file."""
-    from jaxstyle.configs import config_file
+    from jaxstyle.configs import NAMES, config_file
 
     for i, a in enumerate(argv):
         if a.startswith("--config="):
@@ -31,8 +31,6 @@ def _parse_flags(argv):
         _CONFIG.value.method  # noqa: B018  (loads the config file now, so its errors are reported here)
         return rest
     except OSError as e:
-        from jaxstyle.configs import NAMES
-
         sys.exit(f"error: cannot load --config {flags.FLAGS['config'].config_filename!r}: "
                  f"{str(e).splitlines()[-1].strip()}; name a shipped config ({', '.join(NAMES)}) or a config file")
     except (AttributeError, KeyError) as e:  # ml_collections: an override names a key the config does not have

@@ -13,10 +13,9 @@ from typing import Callable, Iterator
 TMP_MARK = ".tmp"
 
 
-def is_temporary(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is one of :func:`atomic_path`'s temporary files (a leftover if its writer was killed)."""
-    name = pathlib.Path(path).name
-    return name.startswith(".") and TMP_MARK + pathlib.Path(name).suffix in name
+def listed(items: list[str], n: int = 3) -> str:
+    """``"a, b, c and 7 more"``: the first ``n`` items of a long list, for a one-line message."""
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
 def ensure_writable_dir(path: str | os.PathLike, name: str) -> None:

@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from jaxstyle._io import TMP_MARK, ensure_writable_dir, is_temporary
+from jaxstyle._io import TMP_MARK, ensure_writable_dir
 from jaxstyle.data.images import ImageError, image_files, load_image, save_image
 from jaxstyle.weights.store import WeightsError
 
@@ -137,9 +137,8 @@ def remove_leftovers(jobs: Sequence[Job]) -> int:
     for job in jobs:
         pattern = f".{glob.escape(job.out.stem)}.*{TMP_MARK}{glob.escape(job.out.suffix)}"
         for t in job.out.parent.glob(pattern) if job.out.parent.is_dir() else ():
-            if is_temporary(t):
-                t.unlink(missing_ok=True)
-                n += 1
+            t.unlink(missing_ok=True)
+            n += 1
     return n
 
 
@@ -206,8 +205,7 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
 
     def fail(job: Job, e: Exception) -> None:
         counts["failed"] += 1
-        named = any(str(p) in str(e) for p in (job.content, *job.styles))
-        log(f"error: {'' if named else f'{job.content}: '}{e}", file=sys.stderr)
+        log(_error_line(e, str(job.content), (job.content, *job.styles)), file=sys.stderr)
 
     def run(group: list[tuple[Job, np.ndarray]]) -> None:
         ss = [style_cache[sp] for sp in group[0][0].styles]
@@ -264,6 +262,12 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     return counts["written"], counts["skipped"], counts["failed"]
 
 
+def _error_line(e: Exception, where: str, named: Sequence = ()) -> str:
+    """``error: <where>: <e>``, without ``where`` when the message already names it (or one of ``named``)."""
+    said = any(str(p) in str(e) for p in (where, *named) if str(p))
+    return f"error: {e}" if said or not where else f"error: {where}: {e}"
+
+
 def process_share(items: list, index: int | None = None, count: int | None = None) -> list:
     """This process's share of ``items``: every ``count``-th from ``index`` (default: ``jax.process_index()`` of
     ``jax.process_count()``), so processes of a multi-host run never write the same output."""
@@ -297,7 +301,7 @@ def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size
     def fail(n: int, e: Exception, where: str = "") -> None:
         with lock:
             counts["failed"] += n
-        log(f"error: {where + ': ' if where and not str(e).startswith(where) else ''}{e}", file=sys.stderr)
+        log(_error_line(e, where), file=sys.stderr)
 
     def tick() -> None:
         with lock:

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from jaxstyle._io import atomic_path, npz_problem
+from jaxstyle._io import atomic_path, listed, npz_problem
 
 META_KEY = "__meta__"
 Q8_SUFFIX, SCALE_SUFFIX = "::q8", "::scale"  # an int8-quantized array and its per-output-channel scales
@@ -96,6 +96,14 @@ def write_npz(path: str | os.PathLike, flat: dict[str, np.ndarray], *, meta: dic
     return pathlib.Path(path)
 
 
+def _meta(stored: np.ndarray | None) -> dict:
+    """The JSON metadata array of a weights ``.npz`` (``{}`` when absent). Raises ``ValueError``."""
+    meta = {} if stored is None else json.loads(str(stored))
+    if not isinstance(meta, dict):
+        raise ValueError("its metadata is not a JSON object")
+    return meta
+
+
 def read_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """``(flat arrays, metadata)`` of a weights ``.npz`` (metadata ``{}`` when absent; int8-quantized arrays come
     back dequantized, float32). Raises ``ValueError``."""
@@ -105,9 +113,7 @@ def read_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     try:
         with np.load(path, allow_pickle=False) as z:
             flat = {k: z[k] for k in z.files}
-        meta = json.loads(str(flat.pop(META_KEY))) if META_KEY in flat else {}
-        if not isinstance(meta, dict):
-            raise ValueError("its metadata is not a JSON object")
+        meta = _meta(flat.pop(META_KEY, None))
         odd = [k for k, a in flat.items() if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype,
                                                                                                    np.integer))]
         if odd:
@@ -122,10 +128,7 @@ def read_meta(path: str | os.PathLike) -> dict:
     """Only the metadata of a weights ``.npz`` (``{}`` when absent); the arrays are not read."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z[META_KEY])) if META_KEY in z.files else {}
-        if not isinstance(meta, dict):
-            raise ValueError("its metadata is not a JSON object")
-        return meta
+            return _meta(z[META_KEY] if META_KEY in z.files else None)
     except Exception as e:
         raise ValueError(f"{path}: not a parameter .npz ({npz_problem(e)})") from None
 
@@ -161,12 +164,9 @@ def set_flat_params(model: nnx.Module, flat: dict[str, np.ndarray], *, strict: b
     return model
 
 
-def _few(items: list[str], what: str, n: int = 3) -> list[str]:
-    """``["<what> <count>: a, b, c and 7 more"]`` (one short clause), or ``[]``."""
-    if not items:
-        return []
-    more = f" and {len(items) - n} more" if len(items) > n else ""
-    return [f"{len(items)} {what}: {', '.join(items[:n])}{more}"]
+def _few(items: list[str], what: str) -> list[str]:
+    """``["<count> <what>: a, b, c and 7 more"]`` (one short clause), or ``[]``."""
+    return [f"{len(items)} {what}: {listed(items)}"] if items else []
 
 
 def load_params(model: nnx.Module, path: str | os.PathLike, *, strict: bool = True) -> nnx.Module:

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from jaxstyle._io import atomic_path, npz_problem
+from jaxstyle._io import atomic_path, listed, npz_problem
 
 FORMAT = "jaxstyle-vgg19/1"
 VGG19_CONVS: tuple[str, ...] = (
@@ -129,13 +129,10 @@ def _validate(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], where: 
     if any(k.endswith("/channel_mean") for k in arrays):
         expected |= {f"{n}/channel_mean" for n in convs}
     missing, unexpected = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
-    for what, keys in (("missing", missing), ("unexpected", unexpected)):
-        if keys:
-            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-            problems.append(f"{len(keys)} {what}: {', '.join(keys[:3])}{more}")
     not_float = sorted(k for k, a in arrays.items() if k in expected and not np.issubdtype(a.dtype, np.floating))
-    if not_float:
-        problems.append(f"not floating point: {', '.join(not_float[:3])}{' ...' if len(not_float) > 3 else ''}")
+    for what, keys in (("missing", missing), ("unexpected", unexpected), ("not floating point", not_float)):
+        if keys:
+            problems.append(f"{len(keys)} {what}: {listed(keys)}")
     prev_out = 3
     for name in (("preprocess",) if "preprocess/kernel" in arrays else ()) + convs:
         k, b = arrays.get(f"{name}/kernel"), arrays.get(f"{name}/bias")
