@@ -1,79 +1,11 @@
-"""Stylize images: python infer.py --content photo.jpg --style painting.jpg --out out/
+"""Stylize images from a checkout: ``python infer.py --content photo.jpg --style painting.jpg --out out/``.
 
---content / --style take files, directories and globs (repeat the flag or separate with commas); every content is
-stylized with every style (or --pairs: in zip order) into OUT/<content>__<style>.png.
+The same as the installed ``jaxstyle stylize`` command (``python infer.py --help`` lists the flags).
 """
 
 import sys
 
-from absl import app, flags, logging
-
-_CONTENT = flags.DEFINE_list("content", None, "Content images: files, directories or globs.")
-_STYLE = flags.DEFINE_list("style", None, "Style images: files, directories or globs.")
-_OUT = flags.DEFINE_string("out", None, "Output directory.")
-_PAIRS = flags.DEFINE_bool("pairs", False, "Pair contents and styles in order instead of every combination.")
-_METHOD = flags.DEFINE_string("method", None, "gnn | adain | adaattn | lst | style_kernel; default: the checkpoint's "
-                               "method, else gnn.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Exported model (.npz); default: the shipped model.")
-_MAX_SIDE = flags.DEFINE_integer("max_side", 512, "Downscale the content so its longer side is at most this.")
-_STYLE_SIZE = flags.DEFINE_integer("style_size", 512, "Downscale the style so its longer side is at most this.")
-_ALPHA = flags.DEFINE_float("alpha", 1.0, "Content-style trade-off in [0, 1].")
-_K = flags.DEFINE_integer("k", None, "GNN: style edges per content patch (1 ~ style swap; more = smoother blend).")
-_SAMPLE_TAU = flags.DEFINE_float("sample_tau", None, "GNN: > 0 draws one of the k best style patches per content "
-                                 "patch, prob. ~ exp(NCC / tau), seeded by --seed (diverse results; 0 = all k).")
-_FOLD = flags.DEFINE_integer("fold_size", None, "GNN: average the central fold x fold taps of overlapping style "
-                             "patches (odd, <= patch size; 1 = sharpest, most diverse; default: the patch size).")
-_PRESERVE = flags.DEFINE_bool("preserve_color", False, "Keep the content's colours.")
-_WEIGHTS = flags.DEFINE_list("style_weights", None, "Interpolate all styles with these weights (one per style).")
-_MASK = flags.DEFINE_string("mask", None, "Mask image: white -> first style, black -> second (spatial control).")
-_DECODER = flags.DEFINE_enum("decoder", "feedforward", ["feedforward", "optimize"],
-                             "feedforward: the trained decoder; optimize: training-free image optimisation.")
-_STEPS = flags.DEFINE_integer("steps", 200, "Optimisation steps for --decoder optimize.")
-_SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
-_BATCH = flags.DEFINE_integer("batch_size", 1, "Contents per device in one program (the batch runs data-parallel "
-                              "over all local devices).")
-_BUCKET = flags.DEFINE_integer("bucket", None, "Pad image sides to multiples of this (px) so mixed sizes share "
-                               "compiled programs (AdaIN, LST, AdaAttN; default 128); the output is cropped back.")
-_WORKERS = flags.DEFINE_integer("workers", 2, "Threads that read images ahead and write outputs.")
-_VIDEO = flags.DEFINE_bool("video", False, "--content is the frames of one video (name order): LST keeps the first "
-                           "frame's style transform for every frame (temporally stable). One style.")
-_REGIONS = flags.DEFINE_list("regions", None, "AdaAttN: CONTENT_LABELS,STYLE_LABELS images; equal grey levels mark "
-                             "regions that correspond (content region -> style region).")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing outputs (default: skip them).")
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)  # keep JAX's backend-probing INFO lines off the terminal
-    from jaxstyle import runtime
-    from jaxstyle.infer import main as run
-
-    runtime.configure()
-    try:
-        weights = None if _WEIGHTS.value is None else [float(w) for w in _WEIGHTS.value]
-    except ValueError:
-        sys.exit(f"error: --style_weights {','.join(_WEIGHTS.value)}: use comma-separated numbers, e.g. 0.7,0.3")
-    sys.exit(run(_CONTENT.value, _STYLE.value, _OUT.value, method=_METHOD.value, checkpoint=_CHECKPOINT.value,
-                 pairs=_PAIRS.value, max_side=_MAX_SIDE.value, style_size=_STYLE_SIZE.value, alpha=_ALPHA.value,
-                 k=_K.value, sample_tau=_SAMPLE_TAU.value, fold_size=_FOLD.value, preserve_color=_PRESERVE.value,
-                 style_weights=weights, mask=_MASK.value, decoder=_DECODER.value, steps=_STEPS.value,
-                 seed=_SEED.value, batch_size=_BATCH.value, bucket=_BUCKET.value, workers=_WORKERS.value,
-                 overwrite=_OVERWRITE.value, video=_VIDEO.value, regions=_REGIONS.value,
-                 progress=sys.stderr.isatty()))
-
-
-def _dashes_to_underscores(argv: list[str]) -> list[str]:
-    """Accept ``--max-side`` as well as ``--max_side`` (absl only knows the underscore spelling)."""
-    out = []
-    for a in argv:
-        if a.startswith("--") and len(a) > 2:
-            name, sep, value = a[2:].partition("=")
-            a = "--" + name.replace("-", "_") + sep + value
-        out.append(a)
-    return out
-
+from jaxstyle.cli.stylize import main
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["content", "style", "out"])
-    app.run(main, argv=_dashes_to_underscores(sys.argv))
+    sys.exit(main(sys.argv[1:], prog="infer.py"))

@@ -14,6 +14,9 @@ import pathlib
 import sys
 
 import numpy as np
+from absl import logging
+
+from jaxstyle import logs
 
 FORMAT = "jaxstyle-weights/1"
 DTYPES = ("float16", "float32", "int8")
@@ -50,17 +53,19 @@ def export(workdir: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "
     return write_npz(out, flat, meta=meta, overwrite=overwrite, dtype=np.dtype(dtype))
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jaxstyle.export", description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m jaxstyle.export") -> int:
+    """``jaxstyle export WORKDIR --out FILE.npz``; returns the exit status."""
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("workdir", help="training workdir (holds checkpoints/)")
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--dtype", default="float16", choices=DTYPES)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     a = p.parse_args(argv)
+    logs.setup()
     try:
         path = export(a.workdir, a.out, dtype=a.dtype, overwrite=a.overwrite)
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        logging.error("%s", e)
         return 1
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

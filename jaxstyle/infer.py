@@ -26,8 +26,9 @@ import warnings
 from typing import Sequence
 
 import numpy as np
+from absl import logging
 
-from jaxstyle._io import TMP_MARK, ensure_writable_dir
+from jaxstyle._io import TMP_MARK, ensure_writable_dir, listed
 from jaxstyle.data.images import ImageError, image_files, load_image, save_image
 from jaxstyle.weights.store import WeightsError
 
@@ -151,7 +152,7 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
                   mask: str | None = None, decoder: str = "feedforward", steps: int = 200, seed: int = 0,
                   batch_size: int = 1, overwrite: bool = False, progress: bool = True, video: bool = False,
                   regions: Sequence[str] | None = None, bucket: int | None = None, workers: int = 2,
-                  cache_mb: int = 2048, log=print) -> tuple[int, int, int]:
+                  cache_mb: int = 2048) -> tuple[int, int, int]:
     """Stylize files into ``out_dir``; returns ``(written, skipped, failed)``.
 
     ``batch_size`` contents per device run as one program (contents padded to ``bucket``-multiples share programs;
@@ -163,7 +164,7 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     levels mark corresponding regions (AdaAttN's user control), resized to each image.
     """
     from jaxstyle.api import style_matrix, stylize
-    from jaxstyle.metrics import Progress
+    from jaxstyle.logs import Progress
     from jaxstyle.registry import get_method
 
     if method is not None:
@@ -188,6 +189,9 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     if mask is not None:
         mask_img = load_image(mask).mean(-1)  # grey levels in [0, 1]: 1 → the first style
     ensure_writable_dir(out_dir, "--out")  # a file in the way or no permission: now, not after the first image
+    existing = [] if overwrite else [str(j.out) for j in jobs if j.out.exists()]
+    if existing:
+        logging.info("skipping %d outputs that exist (--overwrite replaces them): %s", len(existing), listed(existing))
     if not (combine or video or regions is not None or decoder != "feedforward"):
         from jaxstyle.stylizer import DEFAULT_BUCKET, Stylizer
 
@@ -195,17 +199,17 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
                             fold_size=fold_size, preserve_color=preserve_color, seed=seed, batch_size=batch_size,
                             bucket=DEFAULT_BUCKET if bucket is None else bucket, cache_mb=cache_mb)
         return _run_stylizer(stylizer, jobs, max_side=max_side, style_size=style_size, overwrite=overwrite,
-                             progress=progress, workers=workers, log=log)
+                             progress=progress, workers=workers)
     remove_leftovers(jobs)
     jobs.sort(key=lambda job: job.styles)  # style-major (stable): same-style, same-size contents batch together
     counts = {"written": 0, "skipped": 0, "failed": 0}
-    bar = Progress(len(jobs), enabled=progress)
+    bar = Progress(len(jobs), enabled=progress, unit="image")
     style_cache: dict[pathlib.Path, np.ndarray] = {}
     pending: list[tuple[Job, np.ndarray]] = []
 
     def fail(job: Job, e: Exception) -> None:
         counts["failed"] += 1
-        log(_error_line(e, str(job.content), (job.content, *job.styles)), file=sys.stderr)
+        logging.error("%s", _error_line(e, str(job.content), (job.content, *job.styles)))
 
     def run(group: list[tuple[Job, np.ndarray]]) -> None:
         ss = [style_cache[sp] for sp in group[0][0].styles]
@@ -263,9 +267,9 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
 
 
 def _error_line(e: Exception, where: str, named: Sequence = ()) -> str:
-    """``error: <where>: <e>``, without ``where`` when the message already names it (or one of ``named``)."""
+    """``<where>: <e>``, without ``where`` when the message already names it (or one of ``named``)."""
     said = any(str(p) in str(e) for p in (where, *named) if str(p))
-    return f"error: {e}" if said or not where else f"error: {where}: {e}"
+    return f"{e}" if said or not where else f"{where}: {e}"
 
 
 def process_share(items: list, index: int | None = None, count: int | None = None) -> list:
@@ -279,11 +283,11 @@ def process_share(items: list, index: int | None = None, count: int | None = Non
 
 
 def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size: int | None, overwrite: bool,
-                  progress: bool, workers: int, log) -> tuple[int, int, int]:
+                  progress: bool, workers: int) -> tuple[int, int, int]:
     """Stylize single-style ``jobs`` with ``stylizer``: contents in this process's share, read ahead on a thread
     pool, grouped by bucket into batches, each encoded once per style block; outputs cropped and written by the
     same pool while the devices run the next pair."""
-    from jaxstyle.metrics import Progress
+    from jaxstyle.logs import Progress
 
     lock = threading.Lock()
     counts = {"written": 0, "skipped": 0, "failed": 0}
@@ -296,12 +300,12 @@ def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size
     contents = process_share(list(todo))
     remove_leftovers([j for c in contents for j in todo[c]])
     total = counts["skipped"] + sum(len(todo[c]) for c in contents)
-    bar = Progress(total, enabled=progress)
+    bar = Progress(total, enabled=progress, unit="image")
 
     def fail(n: int, e: Exception, where: str = "") -> None:
         with lock:
             counts["failed"] += n
-        log(_error_line(e, where), file=sys.stderr)
+        logging.error("%s", _error_line(e, where))
 
     def tick() -> None:
         with lock:
@@ -415,9 +419,11 @@ def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def main(contents: Sequence[str], styles: Sequence[str], out_dir: str, **kwargs) -> int:
     """CLI body: returns the exit status (0 ok, 1 if anything failed), with one ``error:`` line per failure and a
-    summary line (counts, seconds, XLA compiles and the seconds spent on them)."""
-    from jaxstyle import runtime
+    summary line (counts, seconds, XLA compiles and the seconds spent on them), logged through absl
+    (:func:`jaxstyle.logs.setup`)."""
+    from jaxstyle import logs, runtime
 
+    logs.setup()
     t0 = time.perf_counter()
     c0 = runtime.compile_stats()
     with warnings.catch_warnings(record=True) as caught:
@@ -425,14 +431,19 @@ def main(contents: Sequence[str], styles: Sequence[str], out_dir: str, **kwargs)
         try:
             written, skipped, failed = stylize_files(contents, styles, out_dir, **kwargs)
         except USER_ERRORS as e:
-            print(f"error: {e}", file=sys.stderr)
+            logging.error("%s", e)
             return 1
         finally:
             for w in {str(w.message) for w in caught}:
-                print(f"warning: {w}", file=sys.stderr)
+                logging.warning("%s", w)
     cs = runtime.compile_stats()
-    print(f"{written} written, {skipped} skipped (exist; --overwrite replaces), {failed} failed "
-          f"in {time.perf_counter() - t0:.1f} s -> {out_dir} ({cs['compiles'] - c0['compiles']} compiles, "
-          f"{cs['cache_hits'] - c0['cache_hits']} of them from the cache, {cs['seconds'] - c0['seconds']:.1f} s)",
-          file=sys.stderr)
+    logging.info("%d written, %d skipped (exist; --overwrite replaces), %d failed in %.1f s -> %s (%d compiles, %d of "
+                 "them from the cache, %.1f s)", written, skipped, failed, time.perf_counter() - t0, out_dir,
+                 cs["compiles"] - c0["compiles"], cs["cache_hits"] - c0["cache_hits"], cs["seconds"] - c0["seconds"])
     return 1 if failed else 0
+
+
+if __name__ == "__main__":  # python -m jaxstyle.infer: the `jaxstyle stylize` command
+    from jaxstyle.cli.stylize import main as _main
+
+    sys.exit(_main(prog="python -m jaxstyle.infer"))

@@ -1,4 +1,4 @@
-"""Training logs people look at: scalars to JSONL and TensorBoard, image grids as PNG, a progress bar.
+"""Training logs people look at: scalars to JSONL and TensorBoard, image grids as PNG.
 
 Only process 0 writes (other processes get a writer that does nothing). TensorBoard event files come from
 ``tensorboardX``, which needs no TensorFlow; it is optional (JSONL is always written).
@@ -7,11 +7,8 @@ Only process 0 writes (other processes get a writer that does nothing). TensorBo
 from __future__ import annotations
 
 import json
-import math
 import os
-import sys
-import time
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -87,44 +84,3 @@ def image_grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
     w = max(x.shape[1] for x in lines)
     lines = [np.pad(x, ((0, pad), (0, w - x.shape[1]), (0, 0)), constant_values=1) for x in lines]
     return np.concatenate(lines, axis=0)[:-pad] if pad else np.concatenate(lines, axis=0)
-
-
-class Progress:
-    """A one-line progress bar on a terminal (``step/total, it/s, ETA, last loss``); plain lines otherwise."""
-
-    def __init__(self, total: int, start: int = 0, *, enabled: bool = True, stream=None):
-        self.total, self.start = int(total), int(start)
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.t0 = time.perf_counter()
-        self._last_print = 0.0
-
-    def update(self, step: int, info: str = "") -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not self.tty and now - self._last_print < 30 and step < self.total:
-            return
-        self._last_print = now
-        done = step - self.start
-        rate = done / max(now - self.t0, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else math.inf
-        frac = step / max(self.total, 1)
-        bar = "#" * int(frac * 24)
-        line = (f"[{bar:<24}] {step}/{self.total} {rate:.2f} it/s ETA {_fmt_time(eta)}"
-                + (f" {info}" if info else ""))
-        self.stream.write(("\r" + line + "\033[K") if self.tty else (line + "\n"))
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _fmt_time(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"

@@ -26,7 +26,8 @@ from flax import nnx
 
 from jaxstyle import checkpoint, parallel
 from jaxstyle._io import ensure_writable_dir
-from jaxstyle.metrics import MetricWriter, Progress, image_grid
+from jaxstyle.logs import Progress
+from jaxstyle.metrics import MetricWriter, image_grid
 
 Batch = dict[str, jax.Array]
 LossFn = Callable[[nnx.Module, Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
@@ -58,8 +59,7 @@ def _stop_on_sigint():
         if stop["requested"]:
             raise KeyboardInterrupt
         stop["requested"] = True
-        print("\nCtrl-C: finishing this step and saving a checkpoint (Ctrl-C again to stop at once)",
-              file=sys.stderr, flush=True)
+        logging.warning("Ctrl-C: finishing this step and saving a checkpoint (Ctrl-C again to stop at once)")
 
     previous = signal.signal(signal.SIGINT, handle)
     try:
@@ -178,7 +178,8 @@ def build_from_config(config: ml_collections.ConfigDict) -> nnx.Module:
 
 
 def warm_start_decoder(model: nnx.Module, source: str, scope: str = "decoder") -> int:
-    """Copy ``decoder/...`` parameters from a workdir / checkpoint dir or an exported ``.npz`` into ``model``;
+    """Copy ``decoder/...`` parameters from a workdir / checkpoint dir, an exported ``.npz`` or a shipped model
+    (its method's name, e.g. ``"adain"``) into ``model``;
     with ``scope="matching"`` every parameter whose name and shape match instead (e.g. a GNN's layers from a run
     with a different loss, or AdaAttN's decoder from AdaIN's but for its skip conv), and the decoder need not fit
     whole.
@@ -187,7 +188,11 @@ def warm_start_decoder(model: nnx.Module, source: str, scope: str = "decoder") -
     """
     from jaxstyle.params import flat_params, flatten, read_npz, set_flat_params
 
-    if os.path.isdir(source):
+    from jaxstyle.registry import METHODS, pretrained_path
+
+    if source in METHODS and not os.path.exists(source):
+        flat = read_npz(pretrained_path(source))[0]
+    elif os.path.isdir(source):
         flat = flatten(checkpoint.restore_params(source)[0])
     else:
         flat = read_npz(source)[0]
@@ -302,6 +307,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         t_log, n_log = time.perf_counter(), 0
 
     interrupted_at = None
+    logging.info("step %d compiles the train step (the slowest step); progress and its ETA start after it", start + 1)
     with _stop_on_sigint() as stop:
         try:
             for step in range(start + 1, num_steps + 1):
@@ -311,6 +317,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                 state, metrics = step_fn(state, batch)
                 pending.append((step, metrics))
                 n_log += 1
+                progress.update(step)  # the first call follows the first compile: the ETA starts there
                 stopping = stop["requested"] and step < num_steps  # read once: the flag may flip at any moment
                 if step % log_every == 0 or step == num_steps or stopping or mngr.should_save(step):
                     flush_metrics(step)
@@ -339,3 +346,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
 
 #: Exceptions ``train.py`` reports as one ``error:`` line (bad config/data, non-finite loss) instead of a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, TrainingError)
+
+
+if __name__ == "__main__":  # python -m jaxstyle.train: the `jaxstyle train` command
+    from jaxstyle.cli.train import main as _main
+
+    sys.exit(_main(prog="python -m jaxstyle.train"))

@@ -166,12 +166,6 @@ def test_train_config_typo_is_one_plain_line(tmp_path):
                                 "check its spelling in the config file")
 
 
-@pytest.mark.parametrize("script", sorted((REPO / "tools").glob("*.py")), ids=lambda p: p.name)
-def test_maintainer_tools_answer_help_without_a_traceback(script):
-    r = subprocess.run([sys.executable, str(script), "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0 and "Traceback" not in r.stderr and r.stdout.startswith("usage:"), r.stderr
-
-
 def test_train_config_by_name_and_an_unknown_name(tmp_path):
     """``--config adain:tiny`` names the shipped config from any folder; an unknown name lists the shipped ones."""
     from jaxstyle.configs import NAMES, config_file

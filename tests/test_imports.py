@@ -19,14 +19,16 @@ def _modules() -> dict[str, pathlib.Path]:
 
 def _graph() -> dict[str, set[str]]:
     """Module -> the jaxstyle modules it imports (``from pkg import name`` counts ``pkg.name`` when that is a module).
-    Entry points (``__main__``) are left out: nothing imports them."""
+    Entry points (``__main__`` modules and ``if __name__ == "__main__":`` blocks) are left out: no import runs them."""
     modules = _modules()
     graph = {}
     for name, path in modules.items():
         if name.endswith("__main__"):
             continue
         deps = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        tree.body = [n for n in tree.body if not (isinstance(n, ast.If) and "__main__" in ast.unparse(n.test))]
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 deps |= {a.name for a in node.names if a.name.startswith("jaxstyle")}
             elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("jaxstyle"):

@@ -319,14 +319,15 @@ def test_ctrl_c_finishes_the_step_checkpoints_it_and_exits_130_then_resumes(tmp_
     assert proc.returncode == 130, err
     assert "Traceback" not in err, err
     last = err.strip().splitlines()[-1]
-    step = int(re.fullmatch(r"interrupted: saved a checkpoint at step (\d+); re-run the same command to resume",
+    step = int(re.fullmatch(r"warning: interrupted: saved a checkpoint at step (\d+); re-run the same command to resume",
                             last).group(1))
     assert step >= 3
     assert sorted(int(s) for s in os.listdir(os.path.join(wd, "checkpoints")) if s.isdigit()) == [1, step]
     assert [r["step"] for r in _rows(wd)] == list(range(1, step + 1))
-    subprocess.run(_train_cmd(wd, step + 1, "--config.ckpt.every_steps=1000"), check=True, cwd=ROOT,
-                   capture_output=True)
+    r = subprocess.run(_train_cmd(wd, step + 1, "--config.ckpt.every_steps=1000"), check=True, cwd=ROOT,
+                       capture_output=True, text=True)
     assert [r["step"] for r in _rows(wd)] == list(range(1, step + 2))  # resumed at step + 1, nothing redone
+    assert f"resumed from step {step} in {wd}" in r.stderr  # the terminal says so
 
 
 def test_cli_reports_config_mistakes_in_one_line(tmp_path):

@@ -16,7 +16,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         # 128 px crops: relu3_1 is 32×32 = 1024 style positions (no subsampling). The decoder starts from the
         # shipped AdaIN decoder where shapes match (all but the skip conv); identity loss as for AdaIN's cpu run.
         c.train.num_steps = 2000
-        c.train.init_decoder_from = "jaxstyle/pretrained/adain.npz"
+        c.train.init_decoder_from = "adain"  # the shipped AdaIN model
         c.train.init_scope = "matching"
         c.optim.update(lr=1e-4, lr_decay=0.0)
         c.model.identity_weight = 50.0

@@ -1,8 +1,11 @@
 """Defaults shared by every method: seed, data, optimiser, training loop, checkpoints, logging, devices.
 
+The folder source has no default folders: set ``data.content_dirs`` and ``data.style_dirs``
+(``--config.data.content_dirs="('photos',)"``); ``paper`` reads TFDS datasets instead.
+
 Variants (``--config <method>:<variant>``):
   tiny   CI / tests: 32 px crops, a few steps, seconds on 2 CPU cores.
-  cpu    a reduced schedule that trains a usable model on 2 CPU cores from ``../shared/data/train``.
+  cpu    a reduced schedule that trains a usable model on 2 CPU cores from a few hundred photos and paintings.
   paper  COCO + WikiArt (TFDS sources), 512 → random 256 crops, batch 8, Adam 1e-4 with inverse decay, 160k steps.
 """
 
@@ -11,8 +14,6 @@ from __future__ import annotations
 import ml_collections
 
 VARIANTS = ("", "tiny", "cpu", "paper")
-LOCAL_CONTENT = "../shared/data/train/content"
-LOCAL_STYLE = "../shared/data/train/style"
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -23,8 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
 
     c.data = ml_collections.ConfigDict(dict(
         source="folders",             # "folders" (image dirs) | "tfds" (ArrayRecord data prepared by jaxstyle.data.tfds_source)
-        content_dirs=(LOCAL_CONTENT,),  # folders source: searched recursively for images
-        style_dirs=(LOCAL_STYLE,),
+        content_dirs=(),              # folders source (required): photo folders, searched recursively for images
+        style_dirs=(),                # folders source (required): painting folders
         tfds_content="coco_images",   # tfds source: dataset names and split
         tfds_style="wikiart_images",
         tfds_split="train",
@@ -48,7 +49,7 @@ def get_config() -> ml_collections.ConfigDict:
     ))
     c.train = ml_collections.ConfigDict(dict(
         num_steps=160_000,
-        init_decoder_from="",         # workdir or exported .npz whose decoder warm-starts this model
+        init_decoder_from="",         # workdir, exported .npz or shipped model (its method name) warm-starting the decoder
         init_scope="decoder",         # "decoder" | "matching": also every other parameter with the same name and shape
     ))
     c.ckpt = ml_collections.ConfigDict(dict(

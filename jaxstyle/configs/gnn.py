@@ -14,10 +14,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         # 32 px crops → 4×4 relu4_1 grids: 3×3 patches, k=2, one head, two scales.
         c.model.update(patch_size=3, k=2, k_content=2, heads=1, scales=(1, 2), scale_hidden=(16, 8))
     elif variant == "cpu":
-        # 128 px crops → 16×16 relu4_1 grids (256 content nodes); warm-start the decoder from the AdaIN cpu run
-        # and fine-tune everything at a lower rate (~5 s per step on 2 idle cores).
+        # 128 px crops → 16×16 relu4_1 grids (256 content nodes); warm-start the decoder from the shipped AdaIN
+        # model (or set init_decoder_from to your own AdaIN run) and fine-tune everything at a lower rate (~5 s per
+        # step on 2 idle cores).
         c.train.num_steps = 3000
-        c.train.init_decoder_from = "runs/adain_cpu"
+        c.train.init_decoder_from = "adain"
         c.optim.update(lr=2e-4, warmup_steps=50)
         c.ckpt.every_steps = 100
         c.model.identity_weight = 500.0

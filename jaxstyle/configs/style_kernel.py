@@ -16,7 +16,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         # The decoder starts from the shipped AdaIN decoder (the same MirrorDecoder); the identity passes run on 1
         # of the 4 samples (a 6- instead of 12-image decoded batch), so a step costs about half.
         c.train.num_steps = 1000
-        c.train.init_decoder_from = "jaxstyle/pretrained/adain.npz"
+        c.train.init_decoder_from = "adain"  # the shipped AdaIN model
         c.model.identity_samples = 1
         # common's cpu lr (5e-4) makes early loss spikes here (x4 at step 2 on a fixed batch, slow recovery);
         # 2e-4 fell fastest of 1e-4 / 2e-4 / 3e-4 / 5e-4 over 30 steps.

