@@ -9,6 +9,31 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 
+def initialize_distributed(mesh_cfg) -> None:
+    """``jax.distributed.initialize()`` from ``config.mesh`` (empty / negative settings: auto-detected, as on TPU
+    pods, SLURM or Open MPI). Must run before anything touches a JAX backend.
+
+    Raises:
+      ValueError: the initialisation failed (one line naming the settings to check).
+    """
+    kwargs = {}
+    if mesh_cfg.coordinator_address:
+        kwargs["coordinator_address"] = str(mesh_cfg.coordinator_address)
+    if int(mesh_cfg.num_processes) > 0:
+        kwargs["num_processes"] = int(mesh_cfg.num_processes)
+    if int(mesh_cfg.process_id) >= 0:
+        kwargs["process_id"] = int(mesh_cfg.process_id)
+    try:
+        jax.config.update("jax_cpu_collectives_implementation", str(mesh_cfg.cpu_collectives))
+        jax.distributed.initialize(**kwargs)
+    except (RuntimeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise ValueError(f"config.mesh.distributed: jax.distributed.initialize({given}) failed: {first}; check "
+                         "config.mesh.coordinator_address, num_processes and process_id (or run under a launcher "
+                         "JAX detects)") from None
+
+
 def data_mesh(num_devices: int | None = None) -> Mesh:
     """A 1-D ``("data",)`` mesh over the first ``num_devices`` devices (all when 0/None)."""
     devices = jax.devices()

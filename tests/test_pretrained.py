@@ -92,7 +92,7 @@ def test_shipped_model_is_the_default_and_stylizes(method, vgg, monkeypatch):
     assert corr > 0.6 and corr_untrained < 0.5, (corr, corr_untrained)
 
 
-@pytest.mark.parametrize("method", _slow_except("adain", "gnn"))  # every method: test_controls.py
+@pytest.mark.parametrize("method", _slow_except("gnn"))  # every method: test_controls.py; adain: test_install.py
 def test_cli_uses_the_shipped_model(tmp_path, method):
     shared = REPO.parent / "shared" / "data"
     r = subprocess.run([sys.executable, str(REPO / "infer.py"), "--content", str(shared / "content" / "sailboat.jpg"),

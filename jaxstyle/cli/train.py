@@ -60,14 +60,17 @@ def _parse_flags(argv):
 
 
 def _run(argv: list[str]) -> int:
-    import jax
     from absl import logging
 
-    from jaxstyle import logs, runtime, train as trainer
+    from jaxstyle import logs, parallel, runtime, train as trainer
 
     config = _CONFIG.value
-    if config.mesh.distributed:
-        jax.distributed.initialize()
+    if config.mesh.distributed:  # first: nothing before this may touch a JAX backend
+        try:
+            parallel.initialize_distributed(config.mesh)
+        except ValueError as e:
+            logging.error("%s", e)
+            return 1
     runtime.configure()
     logs.banner("train", config=f"{_SPEC[0]} (method {config.method})", workdir=_WORKDIR.value,
                 steps=config.train.num_steps, batch=config.data.batch_size)

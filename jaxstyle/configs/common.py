@@ -65,7 +65,11 @@ def get_config() -> ml_collections.ConfigDict:
     ))
     c.mesh = ml_collections.ConfigDict(dict(
         num_devices=0,                # 0 = all devices
-        distributed=False,            # call jax.distributed.initialize() (multi-host); train.py only
+        distributed=False,            # multi-host: jax.distributed.initialize() before anything else (train only)
+        coordinator_address="",       # distributed: "host:port" of process 0; "" = auto-detect (TPU pods, SLURM, MPI)
+        num_processes=0,              # distributed: 0 = auto-detect
+        process_id=-1,                # distributed: this process's index; -1 = auto-detect
+        cpu_collectives="gloo",       # distributed CPU backends: cross-process collectives ("gloo" | "mpi")
     ))
     return c
 

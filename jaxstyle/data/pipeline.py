@@ -131,20 +131,37 @@ class _PairLoader:
         return {"content": content, "style": style, "skipped": np.int32(s1 + s2)}
 
 
+class _HostBlock:
+    """Host element ``j`` → global element ``(j // b)·B + p·b + j % b``: process ``p``'s contiguous block of ``b``
+    rows in every global batch of ``B = b·P`` rows."""
+
+    def __init__(self, stream: grain.MapDataset, block: int, process_index: int, process_count: int):
+        self.stream, self.block, self.p, self.n = stream, block, process_index, process_count
+
+    def __call__(self, j: int) -> dict[str, np.ndarray]:
+        j = int(j)
+        return self.stream[(j // self.block) * self.block * self.n + self.p * self.block + j % self.block]
+
+
 def training_pipeline(content: Source, style: Source, data_cfg, *, seed: int, process_index: int = 0,
                       process_count: int = 1) -> grain.IterDataset:
     """An infinite iterable of host batches ``{"content": [b, S, S, 3], "style": [b, S, S, 3], "skipped": [b]}``.
 
-    ``b = batch_size // process_count`` (this process's share); content is sharded across processes by slicing.
-    float32 images in [0, 1], ``S = crop_size``. ``workers > 0`` loads in grain worker processes.
+    One global stream defines every global batch of ``B = batch_size`` rows, whatever the number of processes:
+    content order shuffled with ``seed``, and each element's style, crops and flips drawn from ``(seed + 1, its
+    position in the stream)``. Process ``p`` of ``P`` loads only rows ``[p·b, (p+1)·b)`` of each global batch
+    (``b = B / P``), so hosts see different contents, styles and crops, and a run's batches (and losses) are the
+    same on 1 process with N devices as on P processes with N devices in all. ``S = crop_size``; float32 in [0, 1].
+    ``workers > 0`` loads in grain worker processes.
     """
     if data_cfg.batch_size % process_count:
         raise DataError(f"global batch {data_cfg.batch_size} is not divisible by {process_count} processes")
-    ds = grain.MapDataset.range(len(content))[process_index::process_count]
-    ds = ds.shuffle(seed=seed).repeat()
+    block = data_cfg.batch_size // process_count
+    ds = grain.MapDataset.range(len(content)).shuffle(seed=seed).repeat()
     ds = ds.random_map(_PairLoader(content, style, data_cfg), seed=seed + 1)
-    ds = ds.batch(data_cfg.batch_size // process_count, drop_remainder=True)
-    it = ds.to_iter_dataset()
+    if process_count > 1:
+        ds = grain.MapDataset.range(len(ds) // process_count).map(_HostBlock(ds, block, process_index, process_count))
+    it = ds.batch(block, drop_remainder=True).to_iter_dataset()
     if data_cfg.workers:
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=int(data_cfg.workers)))
     return it

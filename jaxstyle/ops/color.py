@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-# NTSC YIQ (Gatys et al. 2016, "Preserving color in neural artistic style transfer": luminance-only transfer)
-_RGB2YIQ = jnp.array([[0.299, 0.587, 0.114],
-                      [0.595716, -0.274453, -0.321263],
-                      [0.211456, -0.522591, 0.311135]], jnp.float32)
+# NTSC YIQ (Gatys et al. 2016, "Preserving color in neural artistic style transfer": luminance-only transfer).
+# NumPy constants: building a jax.Array at import would start the XLA backend (before jax.distributed.initialize).
+_RGB2YIQ = np.array([[0.299, 0.587, 0.114],
+                     [0.595716, -0.274453, -0.321263],
+                     [0.211456, -0.522591, 0.311135]], np.float32)
+_YIQ2RGB = np.linalg.inv(_RGB2YIQ).astype(np.float32)
 
 
 def luminance(x: jax.Array) -> jax.Array:
@@ -23,7 +26,7 @@ def rgb_to_yiq(x: jax.Array) -> jax.Array:
 
 def yiq_to_rgb(x: jax.Array) -> jax.Array:
     """``[..., 3]`` YIQ → RGB (exact inverse of :func:`rgb_to_yiq`)."""
-    return x @ jnp.linalg.inv(_RGB2YIQ).T
+    return x @ _YIQ2RGB.T
 
 
 def preserve_color(stylized: jax.Array, content: jax.Array) -> jax.Array:
