@@ -7,8 +7,6 @@ convert-official`` and the jaxstyle model must give the same image on the same i
 """
 
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -54,8 +52,18 @@ def test_converted_official_checkpoint_matches_the_torch_layout(method, tmp_path
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "jaxstyle.weights", "convert-official", *map(str, args)],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    """``python -m jaxstyle.weights convert-official ARGS`` in this process (``returncode``, ``stderr``); an exception
+    that escapes it (what would be a traceback) fails the test."""
+    import contextlib
+    import io
+    import types
+
+    from jaxstyle.weights.__main__ import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["convert-official", *map(str, args)])
+    return types.SimpleNamespace(returncode=rc, stderr=err.getvalue())
 
 
 def test_wrong_truncated_and_missing_files_give_one_error_line(tmp_path):
