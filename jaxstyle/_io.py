@@ -1,4 +1,5 @@
-"""Atomic file writing shared by the weight cache, parameter files and image saving."""
+"""File I/O shared by the package: atomic writes (weight cache, parameter files, images) and run folders that may
+be cloud URIs (``etils.epath``, owned here: ``gs://bucket/run`` reaches orbax and the log writers unchanged)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ from typing import Callable, Iterator
 
 #: What :func:`atomic_path` names its temporary files: ``.<stem>.<random>.tmp<suffix>`` (hidden, beside the target).
 TMP_MARK = ".tmp"
+
+
+def is_remote(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a URI (``gs://...``, ``s3://...``) rather than a local path."""
+    return "://" in os.fspath(path)
+
+
+def run_path(path: str | os.PathLike):
+    """``path`` as an ``etils.epath.Path``: a URI unchanged, a local path made absolute (orbax wants one)."""
+    from etils import epath
+
+    return epath.Path(path if is_remote(path) else os.path.abspath(os.fspath(path)))
 
 
 def listed(items: list[str], n: int = 3) -> str:

@@ -14,6 +14,8 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
+from jaxstyle._io import run_path
+
 
 def make_manager(workdir: str | os.PathLike, *, keep: int, every_steps: int,
                  async_save: bool = True) -> ocp.CheckpointManager:
@@ -24,7 +26,7 @@ def make_manager(workdir: str | os.PathLike, *, keep: int, every_steps: int,
         cleanup_tmp_directories=True,
         enable_async_checkpointing=async_save,
     )
-    return ocp.CheckpointManager(os.path.abspath(os.path.join(os.fspath(workdir), "checkpoints")), options=options)
+    return ocp.CheckpointManager(run_path(workdir) / "checkpoints", options=options)
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state: Any, config: dict, data_iter: Any = None, *,
@@ -63,35 +65,38 @@ def restore_latest(mngr: ocp.CheckpointManager, fresh_state: Any, data_iter: Any
     return step, restored.state
 
 
-def _step_dir(path: str) -> str:
-    root = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
-    if os.path.isdir(os.path.join(root, "state")):
+def _step_dir(path):
+    """The ``checkpoints/<latest step>`` directory (an ``epath.Path``) under a workdir or checkpoints folder, or
+    ``path`` itself when it is a step directory."""
+    root = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    if (root / "state").is_dir():
         return root
     step = None
-    if os.path.isdir(root):
+    if root.is_dir():
         with ocp.CheckpointManager(root) as mngr:
             step = mngr.latest_step()
     if step is None:
         raise FileNotFoundError(f"{path}: no finished checkpoint found (expected WORKDIR/checkpoints/<step>)")
-    return os.path.join(root, str(step))
+    return root / str(step)
 
 
 def latest_step(path: str | os.PathLike) -> int:
     """The step of the checkpoint :func:`restore_params` reads from ``path``."""
-    return int(os.path.basename(_step_dir(os.path.abspath(os.fspath(path)))))
+    return int(_step_dir(run_path(path)).name)
 
 
 def restore_params(path: str | os.PathLike) -> tuple[dict, dict]:
-    """``(params, config)`` of the latest checkpoint under a workdir (or a ``checkpoints/<step>`` directory).
+    """``(params, config)`` of the latest checkpoint under a workdir (or a ``checkpoints/<step>`` directory; a local
+    path or a URI).
 
     ``params`` is the trainable-parameter tree as nested dicts of numpy arrays (no model needed), ``config`` the
     JSON config saved with it. Used for warm starts and export.
     """
-    step_dir = _step_dir(os.path.abspath(os.fspath(path)))
+    step_dir = _step_dir(run_path(path))
     with ocp.StandardCheckpointer() as ckptr:
-        state = ckptr.restore(os.path.join(step_dir, "state"))
+        state = ckptr.restore(step_dir / "state")
     with ocp.Checkpointer(ocp.JsonCheckpointHandler()) as ckptr:
-        config = ckptr.restore(os.path.join(step_dir, "config"))
+        config = ckptr.restore(step_dir / "config")
     params = state["params"]
     # without a target, each nnx Variable comes back as {"value": array}: strip that level
     return _strip_value(jax.device_get(params)), dict(config)

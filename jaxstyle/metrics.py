@@ -8,38 +8,54 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 
 import numpy as np
 
+from jaxstyle._io import is_remote, run_path
 from jaxstyle.data.images import save_image
 
 
 class MetricWriter:
-    """``write_scalars(step, {name: value})``, ``write_images(step, name, grid)``, ``flush()``, ``close()``."""
+    """``write_scalars(step, {name: value})``, ``write_images(step, name, grid)``, ``flush()``, ``close()``.
+
+    ``workdir`` may be a URI (``gs://bucket/run``): files go through ``etils.epath`` (``metrics.jsonl`` is then
+    rewritten whole at each write, as object stores cannot append, and TensorBoard events stay local-only).
+    """
 
     def __init__(self, workdir: str | os.PathLike, *, enabled: bool = True, tensorboard: bool = True):
-        self.workdir = os.fspath(workdir)
+        self.workdir = run_path(workdir)
+        self.remote = is_remote(workdir)
         self.enabled = enabled
         self._jsonl = None
+        self._rows: list[str] = []
         self._tb = None
         if not enabled:
             return
-        os.makedirs(self.workdir, exist_ok=True)
-        self._jsonl = open(os.path.join(self.workdir, "metrics.jsonl"), "a", buffering=1)
-        if tensorboard:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.remote:
+            path = self.workdir / "metrics.jsonl"
+            self._rows = path.read_text().splitlines() if path.exists() else []
+        else:
+            self._jsonl = open(self.workdir / "metrics.jsonl", "a", buffering=1)  # noqa: SIM115
+        if tensorboard and not self.remote:
             try:
                 from tensorboardX import SummaryWriter
             except ImportError:  # optional: JSONL is the record
                 pass
             else:
-                self._tb = SummaryWriter(os.path.join(self.workdir, "tb"))
+                self._tb = SummaryWriter(os.fspath(self.workdir / "tb"))
 
     def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
         if not self.enabled:
             return
         row = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
-        self._jsonl.write(json.dumps(row) + "\n")
+        if self.remote:
+            self._rows.append(json.dumps(row))
+            (self.workdir / "metrics.jsonl").write_text("\n".join(self._rows) + "\n")
+        else:
+            self._jsonl.write(json.dumps(row) + "\n")
         if self._tb is not None:
             for k, v in row.items():
                 if k != "step":
@@ -49,12 +65,17 @@ class MetricWriter:
         """Save ``grid`` (``[H, W, 3]`` in [0, 1]) as ``samples/<name>_<step>.png`` (and to TensorBoard)."""
         if not self.enabled:
             return None
-        path = os.path.join(self.workdir, "samples", f"{name}_{int(step):07d}.png")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        save_image(path, grid, overwrite=True)
+        path = self.workdir / "samples" / f"{name}_{int(step):07d}.png"
+        if self.remote:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = save_image(os.path.join(tmp, path.name), grid)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(local.read_bytes())
+        else:
+            save_image(path, grid, overwrite=True)
         if self._tb is not None:
             self._tb.add_image(name, np.clip(grid, 0, 1), int(step), dataformats="HWC")
-        return path
+        return str(path)
 
     def flush(self) -> None:
         if self._tb is not None:

@@ -25,7 +25,7 @@ from absl import logging
 from flax import nnx
 
 from jaxstyle import checkpoint, parallel
-from jaxstyle._io import ensure_writable_dir
+from jaxstyle._io import ensure_writable_dir, is_remote, run_path
 from jaxstyle.logs import Progress
 from jaxstyle.metrics import MetricWriter, image_grid
 
@@ -192,7 +192,7 @@ def warm_start_decoder(model: nnx.Module, source: str, scope: str = "decoder") -
 
     if source in METHODS and not os.path.exists(source):
         flat = read_npz(pretrained_path(source))[0]
-    elif os.path.isdir(source):
+    elif run_path(source).is_dir():
         flat = flatten(checkpoint.restore_params(source)[0])
     else:
         flat = read_npz(source)[0]
@@ -236,7 +236,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     if int(config.train.num_steps) < 0:
         raise ValueError(f"config.train.num_steps={config.train.num_steps} must be >= 0")
     content_src, style_src = pipeline.make_sources(config.data)  # validates the data dirs early
-    if "://" not in workdir:  # a local folder: a file in the way or no permission fails here, before any work
+    if not is_remote(workdir):  # a local folder: a file in the way or no permission fails here, before any work
         ensure_writable_dir(workdir, "--workdir")
     mngr = checkpoint.make_manager(workdir, keep=config.ckpt.keep, every_steps=config.ckpt.every_steps,
                                    async_save=config.ckpt.async_save)
@@ -265,9 +265,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     del model
     state = parallel.replicate(state, mesh)
     if is_main:
-        os.makedirs(workdir, exist_ok=True)
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            json.dump(cfg_json, f, indent=2)
+        run_path(workdir).mkdir(parents=True, exist_ok=True)
+        (run_path(workdir) / "config.json").write_text(json.dumps(cfg_json, indent=2))
 
     data_iter = iter(pipeline.training_pipeline(content_src, style_src, config.data, seed=int(config.seed),
                                                 process_index=jax.process_index(),
