@@ -265,8 +265,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     del model
     state = parallel.replicate(state, mesh)
     if is_main:
-        run_path(workdir).mkdir(parents=True, exist_ok=True)
-        (run_path(workdir) / "config.json").write_text(json.dumps(cfg_json, indent=2))
+        run_dir = run_path(workdir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg_json, indent=2))
 
     data_iter = iter(pipeline.training_pipeline(content_src, style_src, config.data, seed=int(config.seed),
                                                 process_index=jax.process_index(),

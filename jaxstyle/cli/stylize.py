@@ -48,7 +48,6 @@ _REGIONS = flags.DEFINE_list("regions", None, "AdaAttN: CONTENT_LABELS,STYLE_LAB
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing outputs (default: skip them).")
 
 
-
 def _run(argv: list[str]) -> int:
     from jaxstyle import logs, runtime
     from jaxstyle.infer import main as run

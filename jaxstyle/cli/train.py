@@ -58,7 +58,6 @@ def _parse_flags(argv):
         sys.exit(f"error: {last[-1].removeprefix('ValueError: ') if last else e}")
 
 
-
 def _run(argv: list[str]) -> int:
     from absl import logging
 
