@@ -168,13 +168,19 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, lo
 
 
 def build_from_config(config: ml_collections.ConfigDict) -> nnx.Module:
-    """The (randomly initialised) model of ``config.method`` with ``config.model`` and the cached VGG-19."""
+    """The (randomly initialised) model of ``config.method`` with ``config.model`` and the cached VGG-19, computing
+    in ``config.model.compute_dtype`` (:mod:`jaxstyle.nn.precision`; parameters float32)."""
+    from jaxstyle.nn.precision import parse_compute_dtype, set_compute_dtype
     from jaxstyle.nn.vgg import load_vgg19
     from jaxstyle.registry import get_method
 
     module = get_method(config.method)
+    dtype_name = config.model.get("compute_dtype", "float32")
+    parse_compute_dtype(dtype_name)  # a bad value fails before the VGG loads
     encoder = load_vgg19(padding=config.model.get("vgg_padding", "reflect"))
-    return module.build(config.model, rngs=nnx.Rngs(int(config.seed)), encoder=encoder)
+    model = module.build(config.model, rngs=nnx.Rngs(int(config.seed)), encoder=encoder)
+    set_compute_dtype(model, dtype_name)
+    return model
 
 
 def warm_start_decoder(model: nnx.Module, source: str, scope: str = "decoder") -> int:
@@ -244,8 +250,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     saved = checkpoint.saved_config(mngr)
     resuming = saved is not None
     if resuming:
-        changed = [k for k in ("method", "model", "seed") if saved.get(k) != cfg_json[k]] + [
-            f"data.{k}" for k in ("crop_size", "batch_size", "workers") if saved["data"].get(k) != cfg_json["data"][k]]
+        def model_of(c):  # the compute dtype may change on resume (the parameters are float32 either way)
+            return {k: v for k, v in c.get("model", {}).items() if k != "compute_dtype"}
+
+        changed = [k for k in ("method", "seed") if saved.get(k) != cfg_json[k]]
+        changed += ["model"] if model_of(saved) != model_of(cfg_json) else []
+        changed += [f"data.{k}" for k in ("crop_size", "batch_size", "workers")
+                    if saved["data"].get(k) != cfg_json["data"][k]]
         if changed:
             mngr.close()
             raise ValueError(f"workdir {workdir!r} holds a run with a different {', '.join(changed)}; resume with "

@@ -79,6 +79,9 @@ def method_config(method: str, model: ml_collections.ConfigDict, variant: str) -
     c = get_config()
     c.method = method
     c.model = model
+    # "float32" | "bfloat16": activations and matmuls (jaxstyle.nn.precision); parameters, optimiser and losses
+    # stay float32
+    c.model.compute_dtype = "float32"
     return apply_variant(c, variant)
 
 

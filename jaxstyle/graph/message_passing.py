@@ -60,6 +60,7 @@ class GraphLayer(nnx.Module):
         self.aggregator, self.heads, self.patch_size = aggregator, heads, patch_size
         self.ncc_edge_bias, self.leaky_slope, self.tied = ncc_edge_bias, leaky_slope, tied
         self.attention = attention
+        self.dtype = None  # compute dtype of the projections and the aggregation (jaxstyle.nn.precision)
         eye = jnp.eye(channels, dtype=jnp.float32)
         p2 = patch_size * patch_size
         if aggregator in ("mean_topk", "hard_nn"):
@@ -83,11 +84,17 @@ class GraphLayer(nnx.Module):
             self.mlp_w2, self.mlp_b2 = nnx.Param(eye), nnx.Param(jnp.zeros((channels,), jnp.float32))
 
     # -- pieces shared by both implementations ------------------------------------------------------------------
+    def matmul(self, x: jax.Array, w: jax.Array) -> jax.Array:
+        """``x @ w`` in the compute dtype (its result too, so the backward pass's matmuls run in it as well)."""
+        if self.dtype is None:
+            return x @ w
+        return x.astype(self.dtype) @ w.astype(self.dtype)
+
     def project_s(self, x: jax.Array) -> jax.Array:
-        return x if self.aggregator in ("mean_topk", "hard_nn") else x @ self.proj_s[...]
+        return x if self.aggregator in ("mean_topk", "hard_nn") else self.matmul(x, self.proj_s[...])
 
     def project_q(self, x: jax.Array) -> jax.Array:
-        return x @ (self.proj_s if self.tied else self.proj_q)[...]
+        return self.matmul(x, (self.proj_s if self.tied else self.proj_q)[...])
 
     def att_vectors(self) -> tuple[jax.Array, jax.Array]:
         return self.att_q[...], self.att_s[...]
@@ -233,7 +240,7 @@ def _head_conv(x: jax.Array, att: jax.Array, p: int, heads: int, dilation: int =
     # A dense [p, p, C, H] kernel, block-diagonal over heads, rather than a grouped conv: XLA CPU differentiates
     # grouped convolutions very slowly, and with H outputs the zero blocks cost little.
     k = jnp.einsum("yxhc,hg->yxhcg", att.reshape(p, p, heads, c // heads), jnp.eye(heads, dtype=att.dtype))
-    xp = jnp.pad(x, ((r, r), (r, r), (0, 0)), mode="reflect")[None]
+    xp = jnp.pad(x.astype(jnp.float32), ((r, r), (r, r), (0, 0)), mode="reflect")[None]  # attention logits: float32
     return jax.lax.conv_general_dilated(xp, k.reshape(p, p, c, heads), (1, 1), "VALID",
                                         rhs_dilation=(dilation, dilation),
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=_HIGHEST)[0]
@@ -292,8 +299,12 @@ def _apply_adjacency(layer: GraphLayer, adj: jax.Array, values: jax.Array, x_sel
     """``adj [H, N, M]`` times ``values [M, C]`` (head h weighs channel block h) → ``[N, C]``, plus sage's / gin's
     self term (``x_self [N, C]``); equals :func:`_combine_dense` over the same edges."""
     m, c = values.shape
-    acc = jnp.einsum("hnm,mhc->nhc", adj, values.reshape(m, layer.heads, c // layer.heads),
-                     precision=_HIGHEST).reshape(-1, c)
+    values = values.reshape(m, layer.heads, c // layer.heads)
+    if layer.dtype is None:
+        acc = jnp.einsum("hnm,mhc->nhc", adj, values, precision=_HIGHEST)
+    else:
+        acc = jnp.einsum("hnm,mhc->nhc", adj.astype(layer.dtype), values.astype(layer.dtype)).astype(jnp.float32)
+    acc = acc.reshape(-1, c)
     return _with_self(layer, acc, x_self)
 
 

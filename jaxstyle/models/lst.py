@@ -56,11 +56,14 @@ class _Conv(nnx.Module):
         init = nnx.initializers.lecun_normal()
         self.kernel = nnx.Param(init(rngs.params(), (size, size, din, dout), jnp.float32))
         self.bias = nnx.Param(jnp.zeros((dout,), jnp.float32))
+        self.dtype = None  # compute dtype (None: float32; see jaxstyle.nn.precision)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        k = self.kernel[...]
+        k, b = self.kernel[...], self.bias[...]
+        if self.dtype is not None:
+            x, k, b = x.astype(self.dtype), k.astype(self.dtype), b.astype(self.dtype)
         y = x @ k[0, 0] if k.shape[0] == 1 else conv3x3(x, k, padding="zeros")
-        return y + self.bias[...]
+        return y + b
 
 
 class CovarianceNet(nnx.Module):
@@ -86,7 +89,7 @@ class CovarianceNet(nnx.Module):
                 x = jax.nn.relu(x)
         b, h, w, m = x.shape
         n = h * w if mask is None else jnp.sum(mask, axis=(1, 2, 3))[:, None, None]
-        o = (x if mask is None else x * mask).reshape(b, h * w, m)
+        o = (x if mask is None else x * mask).reshape(b, h * w, m).astype(jnp.float32)  # statistics in float32
         cov = jnp.einsum("bni,bnj->bij", o, o) / n
         return (cov.reshape(b, m * m) @ self.fc_kernel[...] + self.fc_bias[...]).reshape(b, m, m)
 

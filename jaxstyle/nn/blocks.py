@@ -37,10 +37,12 @@ class ReflectConv(nnx.Module):
 class Conv1x1(nnx.Module):
     """``[..., in_features] -> [..., out_features]``: a 1×1 convolution on NHWC (PyTorch ``Conv2d(in, out, 1)``).
 
-    Kernel ``[in, out]``: LeCun-normal, or ``N(0, std)`` when ``std`` is given; zero bias.
+    Kernel ``[in, out]``: LeCun-normal, or ``N(0, std)`` when ``std`` is given; zero bias. ``dtype``: the compute
+    dtype (``None``: float32); the output is in it.
     """
 
-    def __init__(self, in_features: int, out_features: int, *, rngs: nnx.Rngs, std: float | None = None):
+    def __init__(self, in_features: int, out_features: int, *, rngs: nnx.Rngs, std: float | None = None,
+                 dtype: jnp.dtype | None = None):
         shape = (in_features, out_features)
         if std is None:
             kernel = nnx.initializers.lecun_normal()(rngs.params(), shape, jnp.float32)
@@ -48,9 +50,11 @@ class Conv1x1(nnx.Module):
             kernel = float(std) * jax.random.normal(rngs.params(), shape, jnp.float32)
         self.kernel = nnx.Param(kernel)
         self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32))
+        self.dtype = dtype
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return jnp.einsum("...i,io->...o", x.astype(jnp.float32), self.kernel[...]) + self.bias[...]
+        dt = self.dtype or jnp.float32
+        return jnp.einsum("...i,io->...o", x.astype(dt), self.kernel[...].astype(dt)) + self.bias[...].astype(dt)
 
 
 class MirrorDecoder(nnx.Module):

@@ -61,7 +61,8 @@ def attention_mean_std(q: jax.Array, k: jax.Array, v: jax.Array, *, block: int =
       ``(M, S)``, each ``[B, N_c, C]`` float32.
     """
     c = v.shape[-1]
-    vv = jnp.concatenate([v, jnp.square(v)], axis=-1).astype(jnp.float32)  # one matmul gives both moments
+    v = v.astype(jnp.float32)  # moments in float32: the variance is a difference of two of them
+    vv = jnp.concatenate([v, jnp.square(v)], axis=-1)  # one matmul gives both moments
     masked = q_labels is not None and k_labels is not None
 
     def one(qi, li=None):
