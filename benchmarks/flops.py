@@ -55,9 +55,15 @@ def _count(jaxpr) -> Counter:
     return total
 
 
+def flops_by_dtype_of_jaxpr(jaxpr: jcore.ClosedJaxpr | jcore.Jaxpr) -> dict[str, float]:
+    """The matmul / convolution FLOPs of a (closed) jaxpr by the operands' dtype, e.g. ``{"bfloat16": 9.1e9,
+    "float32": 0.4e9}`` (e.g. of ``jax.jit(f).trace(*args).jaxpr``)."""
+    return dict(_count(jaxpr.jaxpr if isinstance(jaxpr, jcore.ClosedJaxpr) else jaxpr))
+
+
 def flops_by_dtype(fn: Callable, *args: Any) -> dict[str, float]:
-    """:func:`dense_flops` split by the operands' dtype, e.g. ``{"bfloat16": 9.1e9, "float32": 0.4e9}``."""
-    return dict(_count(jax.make_jaxpr(fn)(*args).jaxpr))
+    """:func:`dense_flops` split by the operands' dtype."""
+    return flops_by_dtype_of_jaxpr(jax.make_jaxpr(fn)(*args))
 
 
 def dense_flops(fn: Callable, *args: Any) -> float:

@@ -123,6 +123,7 @@ class _Runner:
 def _config_from_json(method: str, saved: dict) -> ml_collections.ConfigDict:
     """The method's default config updated with a saved (JSON) model config; JSON lists become tuples again."""
     cfg = get_method(method).default_config()
+    saved = {k: v for k, v in saved.items() if k != "compute_dtype"}  # the trainer's precision, not the model's
     unknown = sorted(set(saved) - set(cfg.keys()))
     if unknown:
         raise ValueError(f"saved {method!r} config has keys this version does not know: {unknown}")

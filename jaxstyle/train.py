@@ -280,9 +280,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(cfg_json, indent=2))
 
+    def transfer(host: dict[str, np.ndarray]) -> dict[str, Any]:  # in the prefetch thread with data.prefetch > 0
+        skipped = int(np.sum(host.pop("skipped")))
+        return {"host": host, "batch": parallel.to_global(host, mesh), "skipped": skipped}
+
     data_iter = iter(pipeline.training_pipeline(content_src, style_src, config.data, seed=int(config.seed),
                                                 process_index=jax.process_index(),
-                                                process_count=jax.process_count()))
+                                                process_count=jax.process_count(), transfer=transfer))
     start = 0
     restored = checkpoint.restore_latest(mngr, state, data_iter)
     if restored is not None:
@@ -322,10 +326,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     with _stop_on_sigint() as stop:
         try:
             for step in range(start + 1, num_steps + 1):
-                host = next(data_iter)
-                skipped += int(np.sum(host.pop("skipped")))
-                batch = parallel.to_global(host, mesh)
-                state, metrics = step_fn(state, batch)
+                item = next(data_iter)
+                host, skipped = item["host"], skipped + item["skipped"]
+                state, metrics = step_fn(state, item["batch"])
                 pending.append((step, metrics))
                 n_log += 1
                 progress.update(step)  # the first call follows the first compile: the ETA starts there

@@ -143,3 +143,12 @@ def test_compare_table_reports_gflops_and_percent_of_ceiling():
     assert cells[0][4] == "**0.83**" and cells[0][9] == "2 / 3"  # 0.25 / 0.3; channels_last's faults
     assert cells[1][7] == "50 (25%)" and cells[1][3] == "no official code"
     np.testing.assert_equal(len(cells[0]), len(lines[0].strip("|").split("|")))
+
+
+def test_flops_are_split_by_the_operands_dtype():
+    def f(a, b):
+        return (a.astype(jnp.bfloat16) @ b.astype(jnp.bfloat16)).astype(jnp.float32) + a @ b
+
+    a, b = _zeros(8, 16), _zeros(16, 4)
+    assert flops.flops_by_dtype(f, a, b) == {"bfloat16": 2 * 8 * 16 * 4, "float32": 2 * 8 * 16 * 4}
+    assert flops.dense_flops(f, a, b) == 4 * 8 * 16 * 4

@@ -204,7 +204,7 @@ def test_alpha_zero_is_decode_of_content_features(model, crops):
 def test_config_variants_and_bad_config(vgg):
     for variant in ("", "tiny", "cpu", "paper"):
         c = style_kernel_config.get_config(variant)
-        assert c.method == "style_kernel" and set(c.model) == set(sk.default_config())
+        assert c.method == "style_kernel" and set(c.model) == set(sk.default_config()) | {"compute_dtype"}
     cpu = style_kernel_config.get_config("cpu")
     assert cpu.train.num_steps == 1000 and cpu.model.identity_samples == 1 and cpu.train.init_decoder_from
     for key, value, match in (("groups", 7, "groups=7"), ("kernel_size", 4, "kernel_size=4"),

@@ -32,13 +32,13 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 @pytest.mark.parametrize("module", [adain_config, gnn_config, adaattn_config, lst_config, style_kernel_config])
-@pytest.mark.parametrize("variant", ["", "tiny", "cpu", "paper"])
+@pytest.mark.parametrize("variant", common.VARIANTS)
 def test_every_config_variant_resolves(module, variant):
     from jaxstyle.registry import get_method
 
     cfg = module.get_config(variant)
     assert module.__name__ == f"jaxstyle.configs.{cfg.method}"
-    assert set(cfg.model.keys()) == set(get_method(cfg.method).default_config().keys())
+    assert set(cfg.model.keys()) == set(get_method(cfg.method).default_config().keys()) | {"compute_dtype"}
     assert cfg.data.batch_size > 0 and cfg.train.num_steps > 0
     json.loads(cfg.to_json())  # what the trainer writes to the workdir
 
@@ -50,8 +50,25 @@ def test_paper_variant_matches_the_paper_schedule():
     assert cfg.data.source == "tfds"
 
 
+@pytest.mark.parametrize("module", [adain_config, gnn_config, adaattn_config, lst_config, style_kernel_config])
+def test_accelerator_variants_train_the_paper_recipe_at_their_batch_in_bfloat16(module):
+    paper = module.get_config("paper")
+    for variant, batch in (("gpu", 32), ("tpu", 64)):
+        cfg = module.get_config(variant)
+        assert cfg.data.batch_size == batch and cfg.data.workers > 0 and cfg.data.prefetch > 0
+        assert cfg.model.compute_dtype == "bfloat16" and paper.model.compute_dtype == "float32"
+        k = batch // paper.data.batch_size
+        assert cfg.train.num_steps * k == paper.train.num_steps  # the same content-style pairs
+        assert cfg.optim.lr == pytest.approx(paper.optim.lr * k ** 0.5)
+        assert cfg.optim.lr_decay == pytest.approx(paper.optim.lr_decay * k)
+        same = ("source", "resize_to", "crop_size", "flip")
+        assert [cfg.data[key] for key in same] == [paper.data[key] for key in same]
+        assert {k: v for k, v in cfg.model.items() if k != "compute_dtype"} == {
+            k: v for k, v in paper.model.items() if k != "compute_dtype"}
+
+
 def test_unknown_variant_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown config variant 'huge'; choose one of tiny, cpu, paper"):
+    with pytest.raises(ValueError, match="unknown config variant 'huge'; choose one of tiny, cpu, paper, gpu, tpu"):
         common.apply_variant(common.get_config(), "huge")
 
 

@@ -1,4 +1,4 @@
-"""AdaAttN (Liu et al. 2021): ``python train.py --config adaattn[:tiny|cpu|paper] --workdir W``."""
+"""AdaAttN (Liu et al. 2021): ``python train.py --config adaattn[:tiny|cpu|paper|gpu|tpu] --workdir W``."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         c.train.init_scope = "matching"
         c.optim.update(lr=1e-4, lr_decay=0.0)
         c.model.identity_weight = 50.0
-    elif variant == "paper":
+    elif variant in common.PAPER_LIKE:
         # spec §2.4 (our choice approximating the code): Adam 1e-4, 50k steps, ×0.3 at 20k/30k/40k (as inverse decay
         # here: the trainer's schedule), batch 8, 512 → 256 crops
         c.train.num_steps = 50_000
         c.optim.update(lr=1e-4, lr_decay=5e-5)
-    return c
+    return common.for_hardware(c, variant)

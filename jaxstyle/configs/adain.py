@@ -1,4 +1,4 @@
-"""AdaIN (Huang & Belongie 2017): ``python train.py --config adain[:tiny|cpu|paper] --workdir W``."""
+"""AdaIN (Huang & Belongie 2017): ``python train.py --config adain[:tiny|cpu|paper|gpu|tpu] --workdir W``."""
 
 from __future__ import annotations
 
@@ -13,4 +13,4 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     if variant == "cpu":
         c.train.num_steps = 2500
         c.model.identity_weight = 500.0  # short schedules: without it the decoder hardly learns to invert relu4_1
-    return c
+    return common.for_hardware(c, variant)

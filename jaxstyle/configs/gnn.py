@@ -1,4 +1,4 @@
-"""GNN style transfer (Jing et al. 2022): ``python train.py --config gnn[:tiny|cpu|paper] --workdir W``."""
+"""GNN style transfer (Jing et al. 2022): ``python train.py --config gnn[:tiny|cpu|paper|gpu|tpu] --workdir W``."""
 
 from __future__ import annotations
 
@@ -30,4 +30,4 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         c.model.struct_weight = 20.0
         c.model.scale_hidden = (64, 32)  # the scale predictor's first conv (1024 -> 256) alone is 2.4 M parameters;
                                          # smaller, the float16 export stays under 10 MB
-    return c
+    return common.for_hardware(c, variant)

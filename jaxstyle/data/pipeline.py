@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import grain
 import numpy as np
@@ -144,7 +144,7 @@ class _HostBlock:
 
 
 def training_pipeline(content: Source, style: Source, data_cfg, *, seed: int, process_index: int = 0,
-                      process_count: int = 1) -> grain.IterDataset:
+                      process_count: int = 1, transfer: Callable[[dict], Any] | None = None) -> grain.IterDataset:
     """An infinite iterable of host batches ``{"content": [b, S, S, 3], "style": [b, S, S, 3], "skipped": [b]}``.
 
     One global stream defines every global batch of ``B = batch_size`` rows, whatever the number of processes:
@@ -153,6 +153,10 @@ def training_pipeline(content: Source, style: Source, data_cfg, *, seed: int, pr
     (``b = B / P``), so hosts see different contents, styles and crops, and a run's batches (and losses) are the
     same on 1 process with N devices as on P processes with N devices in all. ``S = crop_size``; float32 in [0, 1].
     ``workers > 0`` loads in grain worker processes.
+
+    ``transfer`` (e.g. host batch → device arrays) maps every batch; with ``data_cfg.prefetch = n > 0`` a
+    background thread runs it ``n`` batches ahead of the consumer, so loading and the host→device copy overlap the
+    train step. The iterator's checkpointed state counts consumed batches only, so a resume is exact either way.
     """
     if data_cfg.batch_size % process_count:
         raise DataError(f"global batch {data_cfg.batch_size} is not divisible by {process_count} processes")
@@ -164,4 +168,8 @@ def training_pipeline(content: Source, style: Source, data_cfg, *, seed: int, pr
     it = ds.batch(block, drop_remainder=True).to_iter_dataset()
     if data_cfg.workers:
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=int(data_cfg.workers)))
+    if transfer is not None:
+        it = it.map(transfer)
+    if int(data_cfg.get("prefetch", 0)) > 0:
+        it = grain.experimental.ThreadPrefetchIterDataset(it, prefetch_buffer_size=int(data_cfg.prefetch))
     return it
