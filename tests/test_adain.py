@@ -33,8 +33,10 @@ def test_encoder_is_frozen_and_decoder_is_trainable(model):
     assert sum(x.size for x in params.values()) == 3_505_219  # the AdaIN decoder's parameter count
 
 
-def test_train_step_loss_falls_traces_once_and_updates_every_parameter(model, content_photos, style_images):
-    moved, losses, metrics, state, traces = run_train_steps(model, content_photos, style_images, 20)
+def test_bfloat16_train_step_loss_falls_traces_once_and_updates_every_parameter(model, content_photos, style_images):
+    """20 mixed-precision steps (float32 steps: the trainer tests); the first loss matches float32's."""
+    moved, losses, metrics, state, traces = run_train_steps(model, content_photos, style_images, 20,
+                                                            compute_dtype="bfloat16")
     assert all(moved.values()), moved
     assert set(metrics) == {"loss", "loss_content", "loss_style", "grad_norm", "finite"}
     assert len(traces) == 1

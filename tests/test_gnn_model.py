@@ -8,7 +8,7 @@ from flax import nnx
 
 import jaxstyle
 from jaxstyle.models import gnn
-from conftest import counting_train_step
+from conftest import BF16_LOSS_RTOL, counting_train_step, float32_loss
 from jaxstyle.params import flat_params
 
 
@@ -24,11 +24,13 @@ def test_parameters_and_frozen_encoder(model):
         assert any(n.startswith(prefix) for n in names), prefix
 
 
-def test_train_step_updates_every_parameter_and_traces_once(model, content_photos, style_images):
-    step, state, traces = counting_train_step(model)
+def test_bfloat16_train_step_updates_every_parameter_and_traces_once(model, content_photos, style_images):
+    step, state, traces = counting_train_step(model, compute_dtype="bfloat16")
     batch = {"content": jnp.asarray(content_photos[:1]), "style": jnp.asarray(style_images[:1])}
     before = jax.tree.map(np.asarray, state.params)
     state, metrics = step(state, batch)
+    ref = float32_loss(model, batch)
+    assert abs(float(metrics["loss"]) - ref) <= BF16_LOSS_RTOL * ref and metrics["loss"].dtype == jnp.float32
     # Adam moves exactly the parameters whose gradient is non-zero: all of them, scale predictor included.
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(before)[0]]
     moved = {p: bool(np.any(a != np.asarray(b)))

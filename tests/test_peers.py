@@ -13,8 +13,8 @@ from jaxstyle.ops.attention import attention_mean_std, sample_positions
 from jaxstyle.params import save_params
 
 
-def _steps(model, content, style, n=3):
-    moved, losses, metrics, _, traces = run_train_steps(model, content, style, n)
+def _steps(model, content, style, n=3, compute_dtype="float32"):
+    moved, losses, metrics, _, traces = run_train_steps(model, content, style, n, compute_dtype=compute_dtype)
     assert len(traces) == 1 and np.isfinite(losses).all(), losses
     return moved, losses, metrics
 
@@ -24,10 +24,11 @@ def small(content_photos, style_images):
     return content_photos[:, :32, :32], style_images[:, :32, :32]
 
 
-def test_adaattn_train_step_updates_every_parameter(vgg, small):
+def test_adaattn_bfloat16_train_step_updates_every_parameter(vgg, small):
     cfg = adaattn.default_config()
     cfg.update(query_block=100, identity_weight=1.0)  # 32x32 relu1_1 keys: blocks of 100 with a padded last one
-    moved, losses, metrics = _steps(adaattn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg), *small)
+    moved, losses, metrics = _steps(adaattn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg), *small,
+                                    compute_dtype="bfloat16")
     assert all(moved.values()), [k for k, v in moved.items() if not v]
     assert {"loss_global", "loss_local", "loss_identity"} <= set(metrics)
     assert losses[-1] < losses[0]
@@ -38,7 +39,8 @@ def test_lst_stages_train_their_own_parameters_only(vgg, small, layer):
     for stage in ("decoder", "transform"):
         cfg = lst.default_config()
         cfg.update(layer=layer, stage=stage)
-        moved, losses, metrics = _steps(lst.build(cfg, rngs=nnx.Rngs(0), encoder=vgg), *small)
+        moved, losses, metrics = _steps(lst.build(cfg, rngs=nnx.Rngs(0), encoder=vgg), *small,
+                                        compute_dtype="bfloat16" if stage == "transform" else "float32")
         for path, m in moved.items():
             assert m == (("decoder" in path) == (stage == "decoder")), (stage, path)
         assert set(metrics) >= ({"loss_pixel", "loss_feature"} if stage == "decoder" else {"loss_content", "loss_style"})

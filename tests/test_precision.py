@@ -1,17 +1,17 @@
-"""Mixed precision (``config.model.compute_dtype="bfloat16"``): a real bfloat16 train step of every method on the
-CPU, its loss against float32, float32 parameters / optimiser state / losses, and where the FLOPs run."""
+"""Mixed precision (``config.model.compute_dtype="bfloat16"``): where a bfloat16 train step's FLOPs run, and the
+config key's checks. The bfloat16 train step of every method, its loss against float32's and its float32
+parameters and optimiser state, are checked by the methods' own train-step tests (``run_train_steps(...,
+compute_dtype="bfloat16")``: test_adain, test_peers (AdaAttN, LST), test_style_kernel, test_gnn_model)."""
 
 import importlib.util
 import pathlib
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from flax import nnx
 
 from jaxstyle import configs
-from jaxstyle.nn.precision import set_compute_dtype
 from jaxstyle.train import build_from_config, init_state, make_optimizer, make_train_step
 
 _spec = importlib.util.spec_from_file_location(
@@ -19,40 +19,25 @@ _spec = importlib.util.spec_from_file_location(
 flops = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(flops)
 
-#: Measured at the tiny configs (32 px, batch 4, seed 0): relative loss differences 0.10% (Style Kernel) to
-#: 0.44% (GNN); gradient norms differ by 2-7%. The bound leaves room for other CPUs' bfloat16 rounding.
-LOSS_RTOL = 0.02
 #: Share of the bfloat16 step's matmul / convolution FLOPs that run in bfloat16 (measured at tiny: 95.8% (LST)
 #: to 99.9%; what stays float32 is statistics, attention logits and the GNN's NCC ranking).
 MIN_BF16_SHARE = 0.9
 
 
 @pytest.mark.parametrize("method", configs.NAMES)
-def test_bfloat16_train_step_matches_float32(method, vgg_path):
+def test_bfloat16_train_step_runs_its_matmuls_in_bfloat16(method, vgg_path):
+    """The trainer's step for ``<method>:tiny --config.model.compute_dtype=bfloat16``, traced (not compiled)."""
     cfg = configs.load(f"{method}:tiny")
+    cfg.model.compute_dtype = "bfloat16"
     n, s = int(cfg.data.batch_size), int(cfg.data.crop_size)
-    rng = np.random.default_rng(0)
-    batch = {k: jnp.asarray(rng.random((n, s, s, 3), np.float32)) for k in ("content", "style")}
-
-    model = build_from_config(cfg)  # float32 reference: the loss of the same parameters on the same batch
-    ref = float(jax.jit(lambda m, b: m.loss(b["content"], b["style"], key=jax.random.key(0))[0])(model, batch))
-
-    assert set_compute_dtype(model, "bfloat16") >= 10  # what build_from_config does for compute_dtype="bfloat16"
+    batch = {k: jnp.zeros((n, s, s, 3), jnp.float32) for k in ("content", "style")}
     tx = make_optimizer(cfg.optim)
-    graphdef, state = init_state(model, tx)
-    traced = make_train_step(graphdef, tx, seed=0).trace(state, batch)
-    by_dtype = flops.flops_by_dtype_of_jaxpr(traced.jaxpr)
-    share = by_dtype["bfloat16"] / sum(by_dtype.values())
+    graphdef, state = init_state(build_from_config(cfg), tx)
+    by_dtype = flops.flops_by_dtype_of_jaxpr(make_train_step(graphdef, tx, seed=0).trace(state, batch).jaxpr)
+    share = by_dtype.get("bfloat16", 0.0) / sum(by_dtype.values())
     assert share >= MIN_BF16_SHARE, f"only {share:.1%} of the step's FLOPs run in bfloat16: {by_dtype}"
-
-    before = jax.device_get(state.params)  # the step donates its input state
-    new, metrics = traced.lower().compile()(state, batch)
-    assert metrics["loss"].dtype == jnp.float32 and bool(metrics["finite"])
-    assert abs(float(metrics["loss"]) - ref) <= LOSS_RTOL * abs(ref), (float(metrics["loss"]), ref)
-    floats = [x for x in jax.tree.leaves((new.params, new.opt_state)) if jnp.issubdtype(x.dtype, jnp.floating)]
-    assert floats and all(x.dtype == jnp.float32 for x in floats)
-    moved = jax.tree.leaves(jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != b)), new.params, before))
-    assert sum(moved) >= len(moved) // 2, "the trained parameters take a step"  # (LST's stages freeze a part)
+    floats = [x for x in jax.tree.leaves((state.params, state.opt_state)) if jnp.issubdtype(x.dtype, jnp.floating)]
+    assert all(x.dtype == jnp.float32 for x in floats)
 
 
 def test_compute_dtype_is_validated_and_set_on_every_layer(vgg_path):

@@ -110,8 +110,9 @@ def test_blocked_attention_equals_dense_and_style_cap(model):
     np.testing.assert_array_equal(sub, capped.transform(fc, fs))  # fixed seed: deterministic
 
 
-def test_train_step_traces_once_updates_every_parameter_and_losses_fall(model, crops):
-    moved, losses, metrics, state, traces = run_train_steps(model, *crops, 10)  # Adam 1e-4 (the paper lr)
+def test_bfloat16_train_step_traces_once_updates_every_parameter_and_losses_fall(model, crops):
+    moved, losses, metrics, state, traces = run_train_steps(model, *crops, 10,  # Adam 1e-4 (the paper lr)
+                                                            compute_dtype="bfloat16")
     assert all(moved.values()), moved
     assert set(metrics) == {"loss", "loss_content", "loss_style", "loss_id1", "loss_id2", "grad_norm", "finite"}
     assert all(np.isfinite(float(metrics[k])) for k in metrics) and np.isfinite(losses).all()
