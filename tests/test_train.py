@@ -99,6 +99,7 @@ def test_pipeline_is_deterministic_and_resumable(tmp_path):
     _write_images(tmp_path / "c", 6)
     _write_images(tmp_path / "s", 3, seed=1)
     cfg = _data_cfg(tmp_path)
+    assert cfg.prefetch == 2
     a, b = iter(_pipe(cfg)), iter(_pipe(cfg))
     first = [next(a) for _ in range(3)]
     for x in first:
@@ -106,11 +107,16 @@ def test_pipeline_is_deterministic_and_resumable(tmp_path):
         assert x["content"].shape == (4, 32, 32, 3) and x["content"].dtype == np.float32
         np.testing.assert_array_equal(x["content"], y["content"])
         np.testing.assert_array_equal(x["style"], y["style"])
-    state = a.get_state()
+    state = a.get_state()  # a's prefetch thread (data.prefetch=2) has loaded more: the state counts consumed batches
     want = next(a)
-    c = iter(_pipe(cfg))
+    c = iter(_pipe(_data_cfg(tmp_path, prefetch=0)))  # the same stream without the thread
     c.set_state(state)
     np.testing.assert_array_equal(next(c)["content"], want["content"])
+    d = iter(_pipe(cfg, transfer=lambda batch: {**batch, "moved": True}))  # transfer maps every batch
+    np.testing.assert_array_equal(next(d)["content"], first[0]["content"])
+    assert next(d)["moved"]
+    for it in (a, b, d):
+        it.close()
     other = next(iter(_pipe(cfg, seed=1)))
     assert not np.array_equal(other["content"], first[0]["content"])
 

@@ -1,8 +1,8 @@
 """Train a style-transfer model: ``jaxstyle train --config gnn:tiny --workdir runs/x``.
 
---config names a shipped config (adain, adaattn, gnn, lst, style_kernel, with an optional :tiny|cpu|paper|gpu|tpu variant)
-or gives the path of a config file (my_config.py, my_config.py:cpu); --config.<key>=<value> overrides any setting,
-e.g. --config.data.content_dirs="('photos',)" --config.data.style_dirs="('paintings',)" (required for the
+--config names a shipped config (adain, adaattn, gnn, lst, style_kernel, with an optional variant: tiny, cpu, paper,
+gpu, tpu) or gives the path of a config file (my_config.py, my_config.py:cpu); --config.<key>=<value> overrides any
+setting, e.g. --config.data.content_dirs="('photos',)" --config.data.style_dirs="('paintings',)" (required for the
 folder-based variants). Re-running the same command resumes from the latest checkpoint in --workdir.
 """
 
@@ -16,8 +16,8 @@ from ml_collections import config_flags
 
 from jaxstyle.cli import run_absl
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "<method>[:tiny|cpu|paper|gpu|tpu] (a shipped config) or a config "
-                                          "file path[:variant]", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "<method>[:tiny|cpu|paper|gpu|tpu] (a shipped config) "
+                                          "or a config file path[:variant]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and sample grids go.")
 _SPEC = [""]  # --config as the user wrote it (for the start banner)
 
