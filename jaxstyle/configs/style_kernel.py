@@ -21,6 +21,6 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         # common's cpu lr (5e-4) makes early loss spikes here (x4 at step 2 on a fixed batch, slow recovery);
         # 2e-4 fell fastest of 1e-4 / 2e-4 / 3e-4 / 5e-4 over 30 steps.
         c.optim.lr = 2e-4
-    elif variant in common.PAPER_LIKE:  # spec §4.1: AdaAttN's "our choice" recipe (Adam 1e-4, batch 8, 512 -> 256 crops)
+    elif variant in common.PAPER_LIKE:  # spec §4.1: AdaAttN's "our choice" recipe (Adam 1e-4, batch 8, 512 -> 256)
         c.optim.update(name="adam", lr=1e-4)
     return common.for_hardware(c, variant)
