@@ -68,7 +68,7 @@ def measure(cfg, n_devices: int, repeats: int, flops) -> dict[str, float]:
         best = min(best, time.perf_counter() - t)
     total = sum(by_dtype.values())
     return {"step": best, "compile": compile_s, "flops": total, "bf16": by_dtype.get("bfloat16", 0.0) / total,
-            "images": n, "finite": bool(metrics["finite"])}
+            "images": n}
 
 
 def main() -> None:

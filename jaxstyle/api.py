@@ -14,6 +14,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from jaxstyle.nn.precision import model_settings
 from jaxstyle.nn.vgg import load_vgg19
 from jaxstyle.ops import color
 from jaxstyle.ops.resize import pad_to_multiple
@@ -123,7 +124,7 @@ class _Runner:
 def _config_from_json(method: str, saved: dict) -> ml_collections.ConfigDict:
     """The method's default config updated with a saved (JSON) model config; JSON lists become tuples again."""
     cfg = get_method(method).default_config()
-    saved = {k: v for k, v in saved.items() if k != "compute_dtype"}  # the trainer's precision, not the model's
+    saved = model_settings(saved)
     unknown = sorted(set(saved) - set(cfg.keys()))
     if unknown:
         raise ValueError(f"saved {method!r} config has keys this version does not know: {unknown}")

@@ -250,11 +250,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     saved = checkpoint.saved_config(mngr)
     resuming = saved is not None
     if resuming:
-        def model_of(c):  # the compute dtype may change on resume (the parameters are float32 either way)
-            return {k: v for k, v in c.get("model", {}).items() if k != "compute_dtype"}
+        from jaxstyle.nn.precision import model_settings
 
         changed = [k for k in ("method", "seed") if saved.get(k) != cfg_json[k]]
-        changed += ["model"] if model_of(saved) != model_of(cfg_json) else []
+        changed += ["model"] if model_settings(saved.get("model", {})) != model_settings(cfg_json["model"]) else []
         changed += [f"data.{k}" for k in ("crop_size", "batch_size", "workers")
                     if saved["data"].get(k) != cfg_json["data"][k]]
         if changed:

@@ -27,6 +27,12 @@ from flax import nnx
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
 
 
+def model_settings(model_cfg: dict) -> dict:
+    """A saved ``config.model`` without ``compute_dtype``: the trainer's choice, not the model's (a resume may change
+    it, and an exported model is built without it)."""
+    return {k: v for k, v in model_cfg.items() if k != "compute_dtype"}
+
+
 def parse_compute_dtype(name: str) -> jnp.dtype | None:
     """``"float32"`` → ``None`` (no casts), ``"bfloat16"`` → ``jnp.bfloat16``; else a ``ValueError`` naming it."""
     if name not in COMPUTE_DTYPES:
