@@ -217,6 +217,16 @@ def warm_start_decoder(model: nnx.Module, source: str, scope: str = "decoder") -
     return len(got)
 
 
+def warm_start(model: nnx.Module, train_cfg: ml_collections.ConfigDict) -> None:
+    """A new run's warm start: ``train_cfg.init_from`` (every parameter whose name and shape match), then
+    ``train_cfg.init_decoder_from`` (``init_scope``) over it, e.g. LST's shipped transform with AdaIN's decoder."""
+    for source, scope in ((train_cfg.get("init_from", ""), "matching"),
+                          (train_cfg.init_decoder_from, train_cfg.init_scope)):
+        if source:
+            n = warm_start_decoder(model, source, scope)
+            logging.info("warm-started %d arrays (%s) from %s", n, scope, source)
+
+
 def _summary(rows: list[dict[str, Any]]) -> dict[str, float]:
     keys = [k for k in rows[0] if k != "finite"]
     return {k: float(np.mean([r[k] for r in rows])) for k in keys}
@@ -267,10 +277,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         s = int(config.data.crop_size)
         check((1, s, s, 3), (1, s, s, 3))
     tx = make_optimizer(config.optim)
-    if config.train.init_decoder_from and not resuming:
-        n = warm_start_decoder(model, config.train.init_decoder_from, config.train.init_scope)
-        logging.info("warm-started %d arrays (%s) from %s", n, config.train.init_scope,
-                     config.train.init_decoder_from)
+    if not resuming:
+        warm_start(model, config.train)
     graphdef, state = init_state(model, tx)
     del model
     state = parallel.replicate(state, mesh)

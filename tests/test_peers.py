@@ -207,3 +207,39 @@ def test_adaattn_warm_starts_from_the_adain_decoder_but_its_skip_conv(vgg):
     np.testing.assert_array_equal(after["decoder/convs/1/kernel"], before["decoder/convs/1/kernel"])
     with pytest.raises(ValueError, match="does not fit"):
         warm_start_decoder(m, str(src), "decoder")
+
+
+def test_warm_start_takes_the_transform_from_one_model_and_the_decoder_from_another(vgg):
+    """``train.init_from`` (every matching parameter) then ``train.init_decoder_from`` over it: LST's shipped
+    transform with AdaIN's shipped decoder (the same MirrorDecoder)."""
+    import ml_collections
+
+    from jaxstyle.params import flat_params, read_npz
+    from jaxstyle.registry import pretrained_path
+    from jaxstyle.train import warm_start
+
+    m = lst.build(lst.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
+    warm_start(m, ml_collections.ConfigDict(dict(init_from="lst", init_decoder_from="adain", init_scope="decoder")))
+    got, lst_flat, adain_flat = flat_params(m), read_npz(pretrained_path("lst"))[0], read_npz(pretrained_path("adain"))[0]
+    assert any(k.startswith("decoder/") for k in got) and any(not k.startswith("decoder/") for k in got)
+    for k, v in got.items():
+        np.testing.assert_array_equal(v, (adain_flat if k.startswith("decoder/") else lst_flat)[k].astype(np.float32),
+                                      err_msg=k)
+
+
+@pytest.mark.parametrize("method", ["adaattn", "lst", "style_kernel"])
+def test_peer_losses_add_the_image_priors_against_the_checker_texture(vgg, method, content_photos, style_images):
+    """``model.tv_weight`` / ``grid_weight`` add :func:`jaxstyle.losses.image_priors` of the stylized image."""
+    from jaxstyle.registry import get_method
+
+    module = get_method(method)
+    c, s = jnp.asarray(content_photos[0][None, :32, :32]), jnp.asarray(style_images[0][None, :32, :32])
+    losses = {}
+    for w in (0.0, 100.0):
+        cfg = module.default_config()
+        cfg.tv_weight = cfg.grid_weight = w
+        model = module.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+        losses[w] = model.loss(c, s, key=jax.random.key(0))
+    (base, aux0), (total, aux) = losses[0.0], losses[100.0]
+    assert "loss_grid" not in aux0 and aux["loss_grid"] > 0 and aux["loss_tv"] > 0
+    np.testing.assert_allclose(total, base + 100.0 * (aux["loss_tv"] + aux["loss_grid"]), rtol=1e-5)

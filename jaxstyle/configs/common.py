@@ -57,6 +57,8 @@ def get_config() -> ml_collections.ConfigDict:
     ))
     c.train = ml_collections.ConfigDict(dict(
         num_steps=160_000,
+        init_from="",                 # workdir, exported .npz or shipped model: every parameter whose name and shape
+                                      # match, applied before init_decoder_from (e.g. LST's transform + AdaIN's decoder)
         init_decoder_from="",         # workdir, exported .npz or shipped model (its method name) warm-starting the decoder
         init_scope="decoder",         # "decoder" | "matching": also every other parameter with the same name and shape
     ))

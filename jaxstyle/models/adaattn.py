@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxstyle.losses import mse, style_stats_loss
+from jaxstyle.losses import image_priors, mse, style_stats_loss
 from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import Conv1x1, MirrorDecoder, ReflectConv
 from jaxstyle.nn.vgg import VGG19, load_vgg19
@@ -45,6 +45,8 @@ def default_config() -> ml_collections.ConfigDict:
         local_weight=3.0,             # λ_l
         content_weight=0.0,           # mvn-MSE content loss over loss_layers (0 in the released training script)
         identity_weight=0.0,          # pixel MSE of model(c, c) vs c (SANet-style identity; 0 = the paper)
+        tv_weight=0.0,                # losses.image_priors on the stylized output against the decoder's checker
+        grid_weight=0.0,              # texture (our choice; 0 = the paper)
         init_std=0.02,                # N(0, init_std) weights, zero biases (the reference init)
         upsample="nearest",
         vgg_padding="reflect",
@@ -286,11 +288,12 @@ class AdaAttN(StyleModel):
 
     def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
              ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """``λ_g·L_gs + λ_l·L_lf (+ λ_c·L_c + λ_id·L_id)``; ``key`` draws the style subsets (the same draw for the
+        """``λ_g·L_gs + λ_l·L_lf (+ λ_c·L_c + λ_id·L_id + losses.image_priors)``; ``key`` draws the style subsets (the same draw for the
         modules and the loss in one step, as the reference code does).
 
         Returns:
-          ``(loss, {"loss_global", "loss_local"[, "loss_content", "loss_identity"]})`` float32 scalars.
+          ``(loss, {"loss_global", "loss_local"[, "loss_content", "loss_identity", "loss_tv", "loss_grid"]})``
+          float32 scalars.
         """
         cfg = self.cfg
         self.check_inputs(content.shape, style.shape)
@@ -309,7 +312,8 @@ class AdaAttN(StyleModel):
         if cfg.identity_weight:
             aux["loss_identity"] = mse(self.decode(self.transform(fc, fc, key=key)), content)
             total = total + float(cfg.identity_weight) * aux["loss_identity"]
-        return total, aux
+        prior, prior_aux = image_priors(out, tv_weight=float(cfg.tv_weight), grid_weight=float(cfg.grid_weight))
+        return total + prior, aux | prior_aux
 
 
 def build(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, encoder: VGG19 | None = None) -> AdaAttN:

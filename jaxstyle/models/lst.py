@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxstyle.losses import mse
+from jaxstyle.losses import image_priors, mse
 from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
@@ -44,6 +44,8 @@ def default_config() -> ml_collections.ConfigDict:
         style_weight=0.02,            # §3.3 (summed squared errors of means and Gram matrices / batch)
         recon_pixel_weight=1.0,       # decoder stage: ‖Dec(E(x)) − x‖² (mean)
         recon_feature_weight=1.0,     # decoder stage: ‖E(Dec(E(x))) − E(x)‖² (mean)
+        tv_weight=0.0,                # losses.image_priors on the decoded image (either stage) against the
+        grid_weight=0.0,              # decoder's checker texture (our choice; 0 = the paper)
         upsample="nearest",
         vgg_padding="reflect",
     ))
@@ -197,24 +199,28 @@ class LST(StyleModel):
 
         Returns:
           decoder stage: ``(loss, {"loss_pixel", "loss_feature"})``; transform stage:
-          ``(loss, {"loss_content", "loss_style"})``; float32 scalars.
+          ``(loss, {"loss_content", "loss_style"})``; plus ``"loss_tv"`` / ``"loss_grid"`` of
+          :func:`jaxstyle.losses.image_priors` on the decoded image where weighted; float32 scalars.
         """
         cfg = self.cfg
         self.check_inputs(content.shape, style.shape)
+        priors = {"tv_weight": float(cfg.tv_weight), "grid_weight": float(cfg.grid_weight)}
         if cfg.stage == "decoder":
             fc = jax.lax.stop_gradient(self.encode(content))
             rec = self.decoder(fc)
             lp, lf = mse(rec, content), mse(self.encode(rec), fc)
-            return (float(cfg.recon_pixel_weight) * lp + float(cfg.recon_feature_weight) * lf,
-                    {"loss_pixel": lp, "loss_feature": lf})
+            prior, prior_aux = image_priors(rec, **priors)
+            return (float(cfg.recon_pixel_weight) * lp + float(cfg.recon_feature_weight) * lf + prior,
+                    {"loss_pixel": lp, "loss_feature": lf} | prior_aux)
         layers = tuple(dict.fromkeys(self.style_layers + tuple(cfg.content_layers) + (self.layer,)))
         fc_all, fs_all = self.encoder(content, layers), self.encoder(style, layers)
         out = self._frozen_decode(self.transform(fc_all[self.layer], fs_all[self.layer]))
         fo = self.encoder(out, layers)
         lc = sum(mse(fo[l], fc_all[l]) for l in cfg.content_layers)
         ls = sum(lst_style_loss(fo[l], fs_all[l]) for l in self.style_layers)
-        return (float(cfg.content_weight) * lc + float(cfg.style_weight) * ls,
-                {"loss_content": lc, "loss_style": ls})
+        prior, prior_aux = image_priors(out, **priors)
+        return (float(cfg.content_weight) * lc + float(cfg.style_weight) * ls + prior,
+                {"loss_content": lc, "loss_style": ls} | prior_aux)
 
 
 def build(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, encoder: VGG19 | None = None) -> LST:

@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from jaxstyle.losses import mse, style_stats_loss
+from jaxstyle.losses import image_priors, mse, style_stats_loss
 from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import Conv1x1, MirrorDecoder, ReflectConv
 from jaxstyle.nn.vgg import RELU_LAYERS, VGG19, load_vgg19
@@ -74,6 +74,8 @@ def default_config() -> ml_collections.ConfigDict:
         style_weight=3.0,             # λ_s
         identity_pixel_weight=50.0,   # λ_id1 (pixel MSE of model(c, c) vs c and model(s, s) vs s)
         identity_feature_weight=1.0,  # λ_id2
+        tv_weight=0.0,                # losses.image_priors on the stylized output against the decoder's checker
+        grid_weight=0.0,              # texture (our choice; 0 = the paper)
         identity_samples=0,           # the identity passes run on the batch's first n samples (0 = all): cheaper
                                       # steps (the cpu config's 1 of 4 halves the decoded batch); same losses
         # --- decoder / encoder ---
@@ -274,6 +276,7 @@ class StyleKernel(StyleModel):
         self.style_weight = float(cfg.style_weight)
         self.identity_pixel_weight = float(cfg.identity_pixel_weight)
         self.identity_feature_weight = float(cfg.identity_feature_weight)
+        self.tv_weight, self.grid_weight = float(cfg.tv_weight), float(cfg.grid_weight)
         self.identity_samples = int(cfg.identity_samples)
 
     # --- input checks -------------------------------------------------------------------------------------------
@@ -388,7 +391,8 @@ class StyleKernel(StyleModel):
           content: ``[B, H, W, 3]``; style: ``[B or 1, Hs, Ws, 3]``.
 
         Returns:
-          ``(loss, {"loss_content", "loss_style", "loss_id1", "loss_id2"})``, float32 scalars (batch means).
+          ``(loss, {"loss_content", "loss_style", "loss_id1", "loss_id2"[, "loss_tv", "loss_grid"]})``, float32
+          scalars (batch means); the image priors (:func:`jaxstyle.losses.image_priors`) act on ``I_cs``.
         """
         self.check_inputs(content.shape, style.shape, for_loss=True)
         b = content.shape[0]
@@ -428,7 +432,8 @@ class StyleKernel(StyleModel):
                    jnp.zeros((), jnp.float32))
         total = (self.content_weight * lc + self.style_weight * ls + self.identity_pixel_weight * lid1
                  + self.identity_feature_weight * lid2)
-        return total, {"loss_content": lc, "loss_style": ls, "loss_id1": lid1, "loss_id2": lid2}
+        prior, prior_aux = image_priors(imgs[:b], tv_weight=self.tv_weight, grid_weight=self.grid_weight)
+        return total + prior, {"loss_content": lc, "loss_style": ls, "loss_id1": lid1, "loss_id2": lid2} | prior_aux
 
 
 def build(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, encoder: VGG19 | None = None) -> StyleKernel:
