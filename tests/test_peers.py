@@ -243,3 +243,25 @@ def test_peer_losses_add_the_image_priors_against_the_checker_texture(vgg, metho
     (base, aux0), (total, aux) = losses[0.0], losses[100.0]
     assert "loss_grid" not in aux0 and aux["loss_grid"] > 0 and aux["loss_tv"] > 0
     np.testing.assert_allclose(total, base + 100.0 * (aux["loss_tv"] + aux["loss_grid"]), rtol=1e-5)
+
+
+def test_adaattn_global_style_and_content_losses_take_their_own_layers(vgg, content_photos, style_images):
+    """``global_layers`` (default: ``loss_layers``, the code's) and ``content_layers`` pick the layers of those
+    terms; the local feature loss keeps ``loss_layers``."""
+    from jaxstyle.losses import style_stats_loss
+    from jaxstyle.ops.norms import mvn
+
+    c, s = jnp.asarray(content_photos[0][None, :32, :32]), jnp.asarray(style_images[0][None, :32, :32])
+    cfg = adaattn.default_config()
+    cfg.update(global_layers=("relu1_1",), content_weight=1.0, content_layers=("relu3_1",))
+    model = adaattn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+    _, aux = model.loss(c, s, key=jax.random.key(0))
+    _, aux_default = adaattn.build(adaattn.default_config(), rngs=nnx.Rngs(0), encoder=vgg).loss(
+        c, s, key=jax.random.key(0))
+    out = model(c, s, key=jax.random.key(0))
+    fo, fs, fc = (vgg(x, ("relu1_1", "relu3_1")) for x in (out, s, c))
+    np.testing.assert_allclose(aux["loss_global"], style_stats_loss(fo, fs, ("relu1_1",)), rtol=1e-4)
+    np.testing.assert_allclose(aux["loss_content"], jnp.mean((mvn(fo["relu3_1"]) - mvn(fc["relu3_1"])) ** 2),
+                               rtol=1e-4)
+    np.testing.assert_allclose(aux["loss_local"], aux_default["loss_local"], rtol=1e-5)
+    assert not np.isclose(aux["loss_global"], aux_default["loss_global"])
