@@ -22,11 +22,11 @@ PRETRAINED_DIR = pathlib.Path(__file__).parent / "pretrained"
 #: (``jaxstyle.params.read_meta``) records its training config and step; the README gives the commands.
 PRETRAINED: dict[str, tuple[str, str]] = {
     # AdaAttN: 13.6 M parameters, so int8 (12.5 MB deflated) is its smallest export within ~1/255 of float16 (27 MB)
-    "adaattn": ("adaattn.npz", "f43c59eef3037a88cf9f17afa7b34391ec64d1231d215d7e7cd28a43c1da0a4f"),  # int8
+    "adaattn": ("adaattn.npz", "b69cc743423f694c751399b1d29bfd6766da68506cac618ccf64cc0135953280"),  # int8
     "adain": ("adain.npz", "b8f163a7768d6fe1de59f0d33a703d52af55444e5ecc54f4e6074a39578e80f5"),
     "gnn": ("gnn.npz", "7c755038bd03e8c1b901f66a4d8910199552a7e1d8b628f368f5ae1fb88c0229"),
-    "style_kernel": ("style_kernel.npz", "c13fe37f86f73a0e002bc75bbf132198f4a5e2ba64c7ab960d0d1ae2077c849e"),  # int8
-    "lst": ("lst.npz", "858b0f2470ebfaa0d18060624f66f2ba2dc2bbe83ef8ca53ca2732ff0908ecd1"),  # r41; int8 weight matrices (half the float16 size)
+    "style_kernel": ("style_kernel.npz", "821f4e38aab095043c8fd03e3455177e94e442fc000d7aa6da9d61d3f76812af"),  # int8
+    "lst": ("lst.npz", "7706010cc742d587035ec701e64f19b3a888e8253786857bddd4860e214d4edc"),  # r41; int8 weight matrices (half the float16 size)
 }
 
 
