@@ -24,7 +24,8 @@ DTYPES = ("float16", "float32", "int8")
 
 def export(workdir: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "float16",
            overwrite: bool = False) -> pathlib.Path:
-    """Write the latest checkpoint of ``workdir`` as an inference ``.npz``; returns its path.
+    """Write the latest checkpoint of ``workdir`` (or the one of a ``WORKDIR/checkpoints/<step>`` folder) as an
+    inference ``.npz``; returns its path.
 
     Raises:
       FileNotFoundError: no finished checkpoint. ValueError: ``out`` exists (without ``overwrite``), bad dtype.
@@ -56,7 +57,8 @@ def export(workdir: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "
 def main(argv: list[str] | None = None, prog: str = "python -m jaxstyle.export") -> int:
     """``jaxstyle export WORKDIR --out FILE.npz``; returns the exit status."""
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    p.add_argument("workdir", help="training workdir (holds checkpoints/)")
+    p.add_argument("workdir", help="training workdir (holds checkpoints/): its latest checkpoint; or one "
+                                   "WORKDIR/checkpoints/<step> folder")
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--dtype", default="float16", choices=DTYPES)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")

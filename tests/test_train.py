@@ -420,6 +420,10 @@ def test_export_then_load_pretrained_and_infer_cli(adain_run, tmp_path, content_
     assert export_main([wd, "--out", str(out)]) == 1  # exists: refused without --overwrite
     flat, meta = read_npz(out)
     assert meta["method"] == "adain" and meta["step"] >= 4 and meta["encoder"]["source_sha256"]
+    first = min(int(d) for d in os.listdir(os.path.join(wd, "checkpoints")) if d.isdigit())
+    assert first < meta["step"]  # an earlier checkpoint exports from its own step folder
+    assert export_main([os.path.join(wd, "checkpoints", str(first)), "--out", str(tmp_path / "first.npz")]) == 0
+    assert read_npz(tmp_path / "first.npz")[1]["step"] == first
     assert {v.dtype for v in flat.values()} == {np.dtype(np.float16)}
     trained = flatten(restore_params(wd)[0])
     assert sorted(flat) == sorted(trained)

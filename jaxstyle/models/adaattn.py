@@ -45,7 +45,7 @@ def default_config() -> ml_collections.ConfigDict:
         global_weight=10.0,           # λ_g
         local_weight=3.0,             # λ_l
         content_weight=0.0,           # mvn-MSE content loss over content_layers (0 in the released training script)
-        content_layers=("relu4_1", "relu5_1"),  # our choice, as Style Kernel / SANet
+        content_layers=(),            # the content term's layers, if set (() = loss_layers, as the code)
         identity_weight=0.0,          # pixel MSE of model(c, c) vs c (SANet-style identity; 0 = the paper)
         tv_weight=0.0,                # losses.image_priors on the stylized output against the decoder's checker
         grid_weight=0.0,              # texture (our choice; 0 = the paper)
@@ -153,6 +153,7 @@ class AdaAttN(StyleModel):
             conv.kernel[...] = std * jax.random.normal(rngs.params(), conv.kernel.shape)
         self.style_layers = tuple(cfg.loss_layers)
         self.global_layers = tuple(cfg.global_layers) or self.style_layers
+        self.content_layers = tuple(cfg.content_layers) or self.style_layers
 
     def check_inputs(self, content_shape, style_shape) -> None:
         """One ``ValueError`` for a shape this model cannot take (before any heavy work)."""
@@ -291,9 +292,10 @@ class AdaAttN(StyleModel):
 
     def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
              ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """``λ_g·L_gs + λ_l·L_lf (+ λ_c·L_c + λ_id·L_id + losses.image_priors)``: ``L_gs`` over ``global_layers``
-        (default ``loss_layers``), ``L_lf`` over ``loss_layers``, ``L_c`` over ``content_layers``. ``key`` draws the
-        style subsets (the same draw for the modules and the loss in one step, as the reference code does).
+        """``λ_g·L_gs + λ_l·L_lf (+ λ_c·L_c + λ_id·L_id + losses.image_priors)``: ``L_lf`` over ``loss_layers``,
+        ``L_gs`` over ``global_layers`` and ``L_c`` over ``content_layers`` (each defaults to ``loss_layers``, as the
+        code). ``key`` draws the style subsets (the same draw for the modules and the loss in one step, as the
+        reference code does).
 
         Returns:
           ``(loss, {"loss_global", "loss_local"[, "loss_content", "loss_identity", "loss_tv", "loss_grid"]})``
@@ -305,7 +307,7 @@ class AdaAttN(StyleModel):
         fc, fs = self.encode(content), self.encode(style)
         out = self.decode(self.transform(fc, fs, key=key))
         used = (self.style_layers + self.global_layers
-                + (tuple(cfg.content_layers) if cfg.content_weight else ()))
+                + (self.content_layers if cfg.content_weight else ()))
         fo = self.encoder(out, tuple(l for l in LEVELS if l in used))
         lg = style_stats_loss(fo, fs, self.global_layers)
         tl = self.local_targets(fc, fs, key)
@@ -313,7 +315,7 @@ class AdaAttN(StyleModel):
         aux = {"loss_global": lg, "loss_local": ll}
         total = float(cfg.global_weight) * lg + float(cfg.local_weight) * ll
         if cfg.content_weight:
-            aux["loss_content"] = sum(mse(mvn(fo[l]), mvn(fc[l])) for l in cfg.content_layers)
+            aux["loss_content"] = sum(mse(mvn(fo[l]), mvn(fc[l])) for l in self.content_layers)
             total = total + float(cfg.content_weight) * aux["loss_content"]
         if cfg.identity_weight:
             aux["loss_identity"] = mse(self.decode(self.transform(fc, fc, key=key)), content)
