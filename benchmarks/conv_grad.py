@@ -12,7 +12,6 @@ The decoders train their kernels; the VGG encoder is frozen, so it needs only fo
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
@@ -25,26 +24,15 @@ def _conv(x: jax.Array, k: jax.Array) -> jax.Array:
     return jax.lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=_DN)
 
 
-def best_time(fn, *args, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls of a jitted ``fn`` after one warm-up call (seconds)."""
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--size", type=int, default=128, help="image side: the decoder's layers run at size/8 to size")
     p.add_argument("--repeats", type=int, default=5)
     a = p.parse_args()
-    n = 2048
-    m = jax.random.normal(jax.random.key(0), (n, n))
-    ceiling = 2 * n ** 3 / best_time(jax.jit(lambda x: x @ x), m, repeats=a.repeats) / 1e9
+    from vgg_forward import matmul_ceiling, timeit  # this folder's shared timing helpers
+
+    ceiling = matmul_ceiling(repeats=a.repeats)
     print(f"{jax.devices()[0].platform}: float32 matmul ceiling (2048², best of {a.repeats}) {ceiling:.0f} GFLOP/s; "
           f"batch {a.batch}, {a.size} px")
     print("\n| layer (H×W, Cin → Cout) | GFLOP per pass | forward GFLOP/s | input grad | weight grad | "
@@ -62,8 +50,8 @@ def main() -> None:
         fwd = jax.jit(_conv)
         dx = jax.jit(lambda x, k, g: jax.vjp(lambda x: _conv(x, k), x)[1](g)[0])
         dw = jax.jit(lambda x, k, g: jax.vjp(lambda k: _conv(x, k), k)[1](g)[0])
-        t = [best_time(fwd, x, k, repeats=a.repeats), best_time(dx, x, k, g, repeats=a.repeats),
-             best_time(dw, x, k, g, repeats=a.repeats)]
+        t = [timeit(fwd, x, k, repeats=a.repeats), timeit(dx, x, k, g, repeats=a.repeats),
+             timeit(dw, x, k, g, repeats=a.repeats)]
         rates = [gflop / v for v in t]
         print(f"| {hw}×{hw}, {cin} → {cout} | {gflop:.2f} | " + " | ".join(f"{r:.0f} ({100 * r / ceiling:.0f}%)"
                                                                        for r in rates)
