@@ -63,6 +63,12 @@ def grid_energy(img: jax.Array, period: int = 8) -> tuple[jax.Array, jax.Array]:
     return jnp.mean(blocks.mean(axis=(1, 3)) ** 2, axis=(1, 2)), power
 
 
+def prior_weights(model_cfg) -> dict[str, float]:
+    """A model config's ``tv_weight`` and ``grid_weight``: the keyword arguments of :func:`image_priors` (every
+    method's config has both; 0 leaves a term out)."""
+    return {"tv_weight": float(model_cfg.tv_weight), "grid_weight": float(model_cfg.grid_weight)}
+
+
 def image_priors(out: jax.Array, *, tv_weight: float = 0.0, grid_weight: float = 0.0,
                  ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Pixel regularisers of a decoder's output ``out [B, H, W, 3]`` against its checker texture →

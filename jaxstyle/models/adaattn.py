@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxstyle.losses import image_priors, mse, style_stats_loss
+from jaxstyle.losses import image_priors, mse, prior_weights, style_stats_loss
 from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import Conv1x1, MirrorDecoder, ReflectConv
 from jaxstyle.nn.vgg import VGG19, load_vgg19
@@ -320,7 +320,7 @@ class AdaAttN(StyleModel):
         if cfg.identity_weight:
             aux["loss_identity"] = mse(self.decode(self.transform(fc, fc, key=key)), content)
             total = total + float(cfg.identity_weight) * aux["loss_identity"]
-        prior, prior_aux = image_priors(out, tv_weight=float(cfg.tv_weight), grid_weight=float(cfg.grid_weight))
+        prior, prior_aux = image_priors(out, **prior_weights(cfg))
         return total + prior, aux | prior_aux
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxstyle.losses import content_loss, image_priors, mse, style_stats_loss
+from jaxstyle.losses import content_loss, image_priors, mse, prior_weights, style_stats_loss
 from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
@@ -45,7 +45,7 @@ class AdaIN(StyleModel):
         self.content_weight = float(cfg.content_weight)
         self.style_weight = float(cfg.style_weight)
         self.identity_weight = float(cfg.identity_weight)
-        self.priors = {"tv_weight": float(cfg.tv_weight), "grid_weight": float(cfg.grid_weight)}
+        self.priors = prior_weights(cfg)
 
     def encode(self, x: jax.Array, valid: jax.Array | None = None) -> jax.Array:
         """``[B, H, W, 3] -> [B, H/8, W/8, 512]`` relu4_1 features (``valid``: see ``VGG19``)."""

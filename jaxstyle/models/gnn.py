@@ -18,7 +18,7 @@ from jaxstyle.graph.build import SIMILARITIES, content_knn_edges, knn_from_nodes
 from jaxstyle.graph.deform import ScalePredictor, mix_probs, mixed_style_nodes, scale_maps
 from jaxstyle.graph.graphs import build_graph
 from jaxstyle.graph.message_passing import AGGREGATORS, GraphLayer, fold_or_raise, propagate_fast
-from jaxstyle.losses import content_loss, image_priors, mse, style_stats_loss
+from jaxstyle.losses import content_loss, image_priors, mse, prior_weights, style_stats_loss
 from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
@@ -295,7 +295,7 @@ class GNNStyle(StyleModel):
         if cfg.identity_weight:
             aux["loss_identity"] = mse(self.decoder(fc), content)
             total = total + cfg.identity_weight * aux["loss_identity"]
-        prior, prior_aux = image_priors(out, tv_weight=cfg.tv_weight, grid_weight=cfg.grid_weight)
+        prior, prior_aux = image_priors(out, **prior_weights(cfg))
         total, aux = total + prior, aux | prior_aux
         if cfg.struct_weight:
             aux["loss_struct"] = mse(mvn(fo["relu4_1"]), mvn(fc))

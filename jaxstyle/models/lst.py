@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxstyle.losses import image_priors, mse
+from jaxstyle.losses import image_priors, mse, prior_weights
 from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import MirrorDecoder
 from jaxstyle.nn.vgg import VGG19, load_vgg19
@@ -204,7 +204,7 @@ class LST(StyleModel):
         """
         cfg = self.cfg
         self.check_inputs(content.shape, style.shape)
-        priors = {"tv_weight": float(cfg.tv_weight), "grid_weight": float(cfg.grid_weight)}
+        priors = prior_weights(cfg)
         if cfg.stage == "decoder":
             fc = jax.lax.stop_gradient(self.encode(content))
             rec = self.decoder(fc)

@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from jaxstyle.losses import image_priors, mse, style_stats_loss
+from jaxstyle.losses import image_priors, mse, prior_weights, style_stats_loss
 from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import Conv1x1, MirrorDecoder, ReflectConv
 from jaxstyle.nn.vgg import RELU_LAYERS, VGG19, load_vgg19
@@ -276,7 +276,7 @@ class StyleKernel(StyleModel):
         self.style_weight = float(cfg.style_weight)
         self.identity_pixel_weight = float(cfg.identity_pixel_weight)
         self.identity_feature_weight = float(cfg.identity_feature_weight)
-        self.tv_weight, self.grid_weight = float(cfg.tv_weight), float(cfg.grid_weight)
+        self.priors = prior_weights(cfg)
         self.identity_samples = int(cfg.identity_samples)
 
     # --- input checks -------------------------------------------------------------------------------------------
@@ -432,7 +432,7 @@ class StyleKernel(StyleModel):
                    jnp.zeros((), jnp.float32))
         total = (self.content_weight * lc + self.style_weight * ls + self.identity_pixel_weight * lid1
                  + self.identity_feature_weight * lid2)
-        prior, prior_aux = image_priors(imgs[:b], tv_weight=self.tv_weight, grid_weight=self.grid_weight)
+        prior, prior_aux = image_priors(imgs[:b], **self.priors)
         return total + prior, {"loss_content": lc, "loss_style": ls, "loss_id1": lid1, "loss_id2": lid2} | prior_aux
 
 
