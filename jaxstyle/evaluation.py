@@ -86,3 +86,86 @@ def ssim(a: jax.Array, b: jax.Array) -> jax.Array:
     sxy = smooth(x * y) - mx * my
     s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
     return s.mean(axis=(1, 2))
+
+
+# ----------------------------------------------------------------------------------------------- temporal consistency
+def warp(frames: jax.Array, flow: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Backward-warp ``frames [B, H, W, C]`` by ``flow [B, H, W, 2]`` (``(x, y)`` px: pixel ``p`` of the target
+    reads ``frames`` at ``p + flow(p)``, bilinear) → ``(warped [B, H, W, C], inside [B, H, W])``; ``inside`` is 1
+    where ``p + flow(p)`` lies within the source frame (pixel centres), else 0 (and ``warped`` is edge-clamped)."""
+    h, w = frames.shape[1:3]
+    xy = _grid(h, w) + flow
+    inside = ((xy[..., 0] >= 0) & (xy[..., 0] <= w - 1) & (xy[..., 1] >= 0) & (xy[..., 1] <= h - 1))
+    return jax.vmap(_sample)(jnp.asarray(frames, jnp.float32), xy), inside.astype(jnp.float32)
+
+
+def warping_error(frames_in: jax.Array, frames_out: jax.Array, flow: jax.Array, *,
+                  occlusion_threshold: float = 0.01) -> jax.Array:
+    """The occlusion-masked warping error of the video-consistency literature (Lai et al. 2018, ECCV, eq. 7; ↓).
+
+    ``E = 1/(T−1) Σ_t Σ_p M_t(p)·|O_t(p) − Ô_{t−1}(p)|² / Σ_p M_t(p)``, ``Ô_{t−1}`` the previous output warped into
+    frame t by ``flow``, ``|·|²`` the mean square over the channels, ``M_t`` the non-occlusion mask: pixels whose
+    flow lands inside the previous frame and whose *input* warps consistently (``|I_t − Î_{t−1}|² <
+    occlusion_threshold``: disocclusions and flow errors). ``warping_error(frames_in, frames_in, flow)`` is the
+    input's own error, the floor a stylization is compared with.
+
+    Args:
+      frames_in, frames_out: ``[T, H, W, 3]`` float in [0, 1] (the input video and its stylization), T >= 2.
+      flow: ``[T−1, H, W, 2]`` backward flow, ``(x, y)`` px: pixel ``p`` of frame ``t`` is at ``p + flow[t−1](p)``
+        in frame ``t − 1``.
+    """
+    fi, fo = jnp.asarray(frames_in, jnp.float32), jnp.asarray(frames_out, jnp.float32)
+    t, h, w = fi.shape[:3]
+    if t < 2 or fo.shape != fi.shape or flow.shape != (t - 1, h, w, 2):
+        raise ValueError(f"warping_error: frames_in {fi.shape} and frames_out {fo.shape} must be the same [T>=2, H, W, "
+                         f"3] and flow {tuple(flow.shape)} [T-1, H, W, 2]")
+    wi, inside = warp(fi[:-1], flow)
+    wo, _ = warp(fo[:-1], flow)
+    mask = inside * (jnp.mean((fi[1:] - wi) ** 2, -1) < occlusion_threshold)
+    err = jnp.mean((fo[1:] - wo) ** 2, -1)
+    return jnp.mean(jnp.sum(mask * err, (1, 2)) / jnp.maximum(jnp.sum(mask, (1, 2)), 1.0))
+
+
+def pan_zoom_clip(image, frames: int, size: tuple[int, int], *, pan: tuple[float, float] = (1.5, 0.5),
+                  zoom: float = 1.01, start_scale: float | None = None) -> tuple[jax.Array, jax.Array]:
+    """A synthetic clip with exact motion: a window sliding and zooming over ``image``.
+
+    Frame ``t``'s pixel ``p`` shows ``image`` at ``c_t + s_t·(p − m)`` (bilinear; ``m`` the frame's centre): the
+    centre ``c_t`` moves by ``pan`` (``(x, y)`` source px) per frame from the image's centre and the scale ``s_t``
+    (source px per frame px, from ``start_scale``, default the largest that keeps every frame inside the image)
+    shrinks by ``zoom`` per frame (a slow zoom in).
+
+    Args:
+      image: ``[Hi, Wi, 3]`` float in [0, 1]. frames: T >= 2. size: ``(H, W)`` of each frame.
+    Returns:
+      ``(clip [T, H, W, 3], flow [T−1, H, W, 2])``: the backward flow of :func:`warping_error` (exact).
+    """
+    img = jnp.asarray(image, jnp.float32)
+    hi, wi = img.shape[:2]
+    h, w = size
+    m = jnp.array([(w - 1) / 2, (h - 1) / 2], jnp.float32)
+    steps = jnp.arange(frames, dtype=jnp.float32)
+    travel = jnp.abs(jnp.asarray(pan, jnp.float32)) * (frames - 1)
+    if start_scale is None:  # the first frame is the largest; keep every frame's window inside the image
+        start_scale = float(min((wi - 1 - 2 * travel[0]) / (w - 1), (hi - 1 - 2 * travel[1]) / (h - 1)))
+    if start_scale <= 0:
+        raise ValueError(f"pan_zoom_clip: a {hi}x{wi} image is too small for {frames} frames of {h}x{w} with pan {pan}")
+    centre = jnp.array([(wi - 1) / 2, (hi - 1) / 2], jnp.float32) + steps[:, None] * jnp.asarray(pan, jnp.float32)
+    scale = start_scale / zoom ** steps
+    p = _grid(h, w) - m                                                      # [H, W, 2] (x, y) from the centre
+    src = centre[:, None, None] + scale[:, None, None, None] * p             # [T, H, W, 2] source px
+    flow = (src[1:] - centre[:-1, None, None]) / scale[:-1, None, None, None] - p  # frame t's p in frame t-1, less p
+    clip = jax.vmap(lambda xy: _sample(img, xy))(src)
+    return clip, flow
+
+
+def _sample(img: jax.Array, xy: jax.Array) -> jax.Array:
+    """Bilinear ``img [Hi, Wi, C]`` at ``xy [H, W, 2]`` (``(x, y)`` px, edge-clamped) → ``[H, W, C]``."""
+    return jnp.stack([jax.scipy.ndimage.map_coordinates(img[..., c], [xy[..., 1], xy[..., 0]], order=1, mode="nearest")
+                      for c in range(img.shape[-1])], -1)
+
+
+def _grid(h: int, w: int) -> jax.Array:
+    """``[h, w, 2]`` pixel coordinates ``(x, y)``."""
+    ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
+    return jnp.stack([xs, ys], -1)

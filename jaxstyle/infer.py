@@ -29,7 +29,8 @@ import numpy as np
 from absl import logging
 
 from jaxstyle._io import TMP_MARK, ensure_writable_dir, listed
-from jaxstyle.data.images import ImageError, image_files, load_image, save_image
+from jaxstyle.data.images import ImageError, image_files, load_image, resize_image, save_image
+from jaxstyle.data.video import is_video
 from jaxstyle.weights.store import WeightsError
 
 USER_ERRORS = (ImageError, WeightsError, ValueError, FileNotFoundError)
@@ -95,7 +96,7 @@ def plan(contents: list[pathlib.Path], styles: list[pathlib.Path], out_dir: path
          combine: bool = False, ext: str = ".png") -> list[Job]:
     """Every content × every style (``pairs``: zip order; ``combine``: all styles in one output per content).
 
-    Outputs are ``out_dir/<content>__<style>[+<style>...].png`` with names from :func:`unique_names`: a content
+    Outputs are ``out_dir/<content>__<style>[+<style>...].png`` (``.mp4`` for a video content) with names from :func:`unique_names`: a content
     whose name needs its folders keeps them as sub-folders of ``out_dir``, a style's folders are joined with ``-``.
     So every job of a run has its own output, and no run overwrites its own results. Inputs that are this plan's
     own outputs (``--out`` inside an input folder, on a re-run) are left out.
@@ -111,8 +112,8 @@ def plan(contents: list[pathlib.Path], styles: list[pathlib.Path], out_dir: path
             groups = [(c, (s,)) for c, s in zip(contents, styles)]
         else:
             groups = [(c, (s,)) for c in contents for s in styles]
-        jobs = [Job(c, ss, out_dir / f"{cn[c]}__{'+'.join(sn[s].replace('/', '-') for s in ss)}{ext}")
-                for c, ss in groups]
+        jobs = [Job(c, ss, out_dir / f"{cn[c]}__{'+'.join(sn[s].replace('/', '-') for s in ss)}"
+                                  f"{'.mp4' if is_video(c) else ext}") for c, ss in groups]
         outs = {j.out.resolve() for j in jobs}
         if pairs:
             keep = [(c, s) for c, s in zip(contents, styles) if c.resolve() not in outs and s.resolve() not in outs]
@@ -151,19 +152,21 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
                   style_weights: Sequence[float] | None = None,
                   mask: str | None = None, decoder: str = "feedforward", steps: int = 200, seed: int = 0,
                   batch_size: int = 1, overwrite: bool = False, progress: bool = True, video: bool = False,
-                  regions: Sequence[str] | None = None, bucket: int | None = None, workers: int = 2,
-                  cache_mb: int = 2048) -> tuple[int, int, int]:
+                  video_blend: float = 0.5, regions: Sequence[str] | None = None, bucket: int | None = None,
+                  workers: int = 2, cache_mb: int = 2048) -> tuple[int, int, int]:
     """Stylize files into ``out_dir``; returns ``(written, skipped, failed)``.
 
     ``batch_size`` contents per device run as one program (contents padded to ``bucket``-multiples share programs;
     default: the Stylizer's). ``workers``: threads that read images ahead and write outputs.
     ``style_weights`` or ``mask`` combine all styles into one output per content (interpolation / spatial
-    control). ``video``: the contents are the frames of one video (in name order) and a linear method (LST) uses
-    the style transform of the first frame for every frame (temporally stable). Errors per job are logged as one
-    line; configuration errors raise ``ValueError``. ``regions``: two label images (content, style) whose equal grey
+    control). Video files among the contents (:data:`jaxstyle.data.video.VIDEO_SUFFIXES`) are stylized in video
+    mode (:mod:`jaxstyle.video`; ``video_blend``: its temporal blending) into ``<content>__<style>.mp4`` (same frame
+    rate and size, frames streamed); ``video``: the image contents are the frames of one video (in name order),
+    stylized in video mode into one image each. Errors per job are logged as one line; configuration errors raise
+    ``ValueError``. ``regions``: two label images (content, style) whose equal grey
     levels mark corresponding regions (AdaAttN's user control), resized to each image.
     """
-    from jaxstyle.api import style_matrix, stylize
+    from jaxstyle.api import stylize
     from jaxstyle.logs import Progress
     from jaxstyle.registry import get_method
 
@@ -177,9 +180,13 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
                 pairs=pairs, combine=combine)
     if style_weights is not None and len(style_weights) != len(jobs[0].styles):
         raise ValueError(f"--style_weights has {len(style_weights)} values for {len(jobs[0].styles)} styles")
-    if video and (combine or len(jobs[0].styles) != 1 or len({j.styles for j in jobs}) != 1):
-        raise ValueError("--video takes one --style (and no --style_weights / --mask)")
-    fixed: dict[str, np.ndarray] = {}  # video: the first frame's style transform
+    clips = [j for j in jobs if is_video(j.content)]
+    if (video or clips) and (combine or regions is not None or decoder != "feedforward"):
+        raise ValueError("videos take one style per output and the feedforward decoder (no --style_weights, --mask, "
+                         "--regions or --decoder optimize)")
+    if video and (clips or len({j.styles for j in jobs}) != 1):
+        raise ValueError("--video takes one --style and the frames of one video as images (a video file needs no "
+                         "--video)")
     region_imgs = None
     if regions is not None:
         if combine or len(regions) != 2:
@@ -192,14 +199,24 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
     existing = [] if overwrite else [str(j.out) for j in jobs if j.out.exists()]
     if existing:
         logging.info("skipping %d outputs that exist (--overwrite replaces them): %s", len(existing), listed(existing))
-    if not (combine or video or regions is not None or decoder != "feedforward"):
+    if not (combine or regions is not None or decoder != "feedforward"):
         from jaxstyle.stylizer import DEFAULT_BUCKET, Stylizer
 
         stylizer = Stylizer(method, checkpoint, alpha=alpha, k=k, sample_tau=sample_tau, sample_seed=seed,
                             fold_size=fold_size, preserve_color=preserve_color, seed=seed, batch_size=batch_size,
                             bucket=DEFAULT_BUCKET if bucket is None else bucket, cache_mb=cache_mb)
-        return _run_stylizer(stylizer, jobs, max_side=max_side, style_size=style_size, overwrite=overwrite,
-                             progress=progress, workers=workers)
+        counts = np.zeros(3, int)
+        if video:
+            return tuple(_run_frames(stylizer, jobs, max_side=max_side, style_size=style_size, overwrite=overwrite,
+                                     progress=progress, blend=video_blend))
+        for job in process_share(clips):
+            counts += _run_clip(stylizer, job, max_side=max_side, style_size=style_size, overwrite=overwrite,
+                                progress=progress, blend=video_blend)
+        images = [j for j in jobs if not is_video(j.content)]
+        if images:
+            counts += _run_stylizer(stylizer, images, max_side=max_side, style_size=style_size, overwrite=overwrite,
+                                    progress=progress, workers=workers)
+        return tuple(int(n) for n in counts)
     remove_leftovers(jobs)
     jobs.sort(key=lambda job: job.styles)  # style-major (stable): same-style, same-size contents batch together
     counts = {"written": 0, "skipped": 0, "failed": 0}
@@ -216,15 +233,13 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
         c = np.stack([img for _, img in group])
         m = None if mask_img is None else _resize_mask(mask_img, c.shape[1:3])
         try:
-            if video and "T" not in fixed:
-                fixed["T"] = style_matrix(c[:1], ss[0], method=method or "lst", checkpoint=checkpoint, seed=seed)
             reg = None if region_imgs is None else (_resize_mask(region_imgs[0], c.shape[1:3]),
                                                     _resize_mask(region_imgs[1], ss[0].shape[:2]))
             outs = stylize(c, ss if combine else ss[0], method=method, checkpoint=checkpoint, alpha=alpha, k=k,
                            sample_tau=sample_tau, sample_seed=seed, fold_size=fold_size, style_weights=style_weights,
                            mask=m,
                            preserve_color=preserve_color, decoder=decoder,
-                           steps=steps, seed=seed, matrix=fixed.get("T"), regions=reg)
+                           steps=steps, seed=seed, regions=reg)
         except USER_ERRORS as e:
             if len(group) == 1:
                 return fail(group[0][0], e)
@@ -407,6 +422,100 @@ def _run_stylizer(stylizer, jobs: list[Job], *, max_side: int | None, style_size
     pool.shutdown()
     bar.close()
     return counts["written"], counts["skipped"], counts["failed"]
+
+
+def _frames_for(stylizer, job: Job, frames, *, max_side: int | None, style_size: int | None, blend: float):
+    """Stylize ``frames`` (an iterable of ``[H, W, 3]``) of one video with ``job``'s style in video mode: yields the
+    outputs at each frame's own size (a frame above ``max_side`` is stylized downscaled, then scaled back)."""
+    key = stylizer.add_style(load_image(job.styles[0], max_side=style_size, min_side=16), key=job.styles[0])
+    v = stylizer.video(key, blend=blend)
+    for frame in frames:
+        h, w = frame.shape[:2]
+        small = frame
+        if max_side is not None and max(h, w) > max_side:
+            s = max_side / max(h, w)
+            small = resize_image(frame, (max(16, round(h * s)), max(16, round(w * s))))
+        yield resize_image(v(small), (h, w))
+
+
+def _run_clip(stylizer, job: Job, *, max_side: int | None, style_size: int | None, overwrite: bool,
+              progress: bool, blend: float) -> tuple[int, int, int]:
+    """Stylize the video file ``job.content`` into ``job.out`` (same frame rate and size); frames are decoded
+    ahead on a thread and encoded as they come (memory: a few frames). Returns ``(written, skipped, failed)``."""
+    import queue
+
+    from jaxstyle.data.video import VideoWriter, read_video
+    from jaxstyle.logs import Progress
+
+    if job.out.exists() and not overwrite:
+        return 0, 1, 0
+    remove_leftovers([job])
+    t0 = time.perf_counter()
+    try:
+        info, frames = read_video(job.content)
+        ahead: queue.Queue = queue.Queue(maxsize=4)
+        done = object()
+
+        def decode() -> None:
+            try:
+                for f in frames:
+                    ahead.put(f)
+                ahead.put(done)
+            except BaseException as e:  # handed to the main thread
+                ahead.put(e)
+
+        threading.Thread(target=decode, daemon=True).start()
+
+        def stream():
+            while (item := ahead.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+
+        bar = Progress(info.frames, enabled=True, unit="frame")
+        with VideoWriter(job.out, info.fps, (info.height, info.width), overwrite=overwrite) as writer:
+            for out in _frames_for(stylizer, job, stream(), max_side=max_side, style_size=style_size, blend=blend):
+                writer.write(out)
+                bar.update(writer.frames)
+        bar.close()
+    except USER_ERRORS as e:
+        logging.error("%s", _error_line(e, str(job.content), (job.content, *job.styles)))
+        return 0, 0, 1
+    dt = time.perf_counter() - t0
+    logging.info("%s: %d frames at %s fps, %dx%d, in %.1f s (%.2f frames/s) -> %s", job.content, writer.frames,
+                 f"{float(info.fps):.3g}", info.width, info.height, dt, writer.frames / dt, job.out)
+    return 1, 0, 0
+
+
+def _run_frames(stylizer, jobs: list[Job], *, max_side: int | None, style_size: int | None, overwrite: bool,
+                progress: bool, blend: float) -> tuple[int, int, int]:
+    """``--video`` on image files: ``jobs``' contents are one video's frames in name order (every frame runs, so the
+    temporal state is right; an existing output is kept unless ``overwrite``)."""
+    from jaxstyle.logs import Progress
+
+    jobs = sorted(jobs, key=lambda j: str(j.content))
+    remove_leftovers(jobs)
+    counts = [0, 0, 0]
+    bar = Progress(len(jobs), enabled=progress, unit="frame")
+
+    def frames():
+        for job in jobs:
+            yield load_image(job.content, max_side=None, min_side=16)
+
+    try:
+        for i, (job, out) in enumerate(zip(jobs, _frames_for(stylizer, jobs[0], frames(), max_side=max_side,
+                                                            style_size=style_size, blend=blend))):
+            if job.out.exists() and not overwrite:
+                counts[1] += 1
+            else:
+                save_image(job.out, out, overwrite=overwrite)
+                counts[0] += 1
+            bar.update(i + 1)
+    except USER_ERRORS as e:  # a frame that cannot be read or a size change ends the video
+        logging.error("%s", _error_line(e, "--video"))
+        counts[2] += len(jobs) - counts[0] - counts[1]
+    bar.close()
+    return counts[0], counts[1], counts[2]
 
 
 def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

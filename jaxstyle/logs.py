@@ -116,8 +116,10 @@ class Progress:
     CI) it is an INFO line at most every 30 s and at the end. ``enabled=False``: nothing is shown.
     """
 
-    def __init__(self, total: int, start: int = 0, *, enabled: bool = True, unit: str = "step", stream=None):
-        self.total, self.start, self.enabled, self.unit = int(total), int(start), enabled, unit
+    def __init__(self, total: int | None, start: int = 0, *, enabled: bool = True, unit: str = "step",
+                 stream=None):
+        self.total = None if total is None else int(total)  # None: unknown (rate, no ETA)
+        self.start, self.enabled, self.unit = int(start), enabled, unit
         self.stream = stream or sys.stderr
         self.bar = None
 

@@ -152,6 +152,7 @@ class Stylizer:
         self._encode = jax.jit(self._encode_fn)
         self._prepare = jax.jit(self._prepare_fn, static_argnames=("height", "valid"))
         self._apply = jax.jit(self._apply_fn, static_argnames=("alpha",))
+        self._content_state = jax.jit(self._content_state_fn)
         self._styles = _LRU(cache_mb << 20)
         self._style_images: dict[Hashable, np.ndarray] = {}
         self._style_valid: dict[Hashable, tuple[int, int]] = {}
@@ -173,9 +174,14 @@ class Stylizer:
 
         return nnx.merge(self._graphdef, state).prepare_style(jax.tree.map(crop, f))
 
-    def _apply_fn(self, state, fc, valid, style, images, *, alpha):
+    def _content_state_fn(self, state, fc, valid):
         model = nnx.merge(self._graphdef, state)
-        t = model.transform_prepared(fc, style, alpha, **({"valid": valid} if self.masked else {}), **self._graph_kw)
+        return model.content_state(fc, valid) if self.masked else model.content_state(fc)
+
+    def _apply_fn(self, state, fc, valid, style, images, content_state=None, *, alpha):
+        model = nnx.merge(self._graphdef, state)
+        kw = ({"valid": valid} if self.masked else {}) | ({} if content_state is None else {"state": content_state})
+        t = model.transform_prepared(fc, style, alpha, **kw, **self._graph_kw)
         out = jnp.clip(model.decode(t, valid) if self.masked else model.decode(t), 0.0, 1.0)
         return color.preserve_color(out, images) if self.preserve_color else out
 
@@ -260,9 +266,16 @@ class Stylizer:
         self.counts["content_encodes"] += len(images)
         return Encoded(feats, valid, x, [tuple(im.shape[:2]) for im in images])
 
-    def apply(self, enc: Encoded, style: Hashable | None = None, *, alpha: float | None = None) -> jax.Array:
+    def content_state(self, enc: Encoded) -> Any:
+        """The method's whole-content statistics of an encoded batch (``model.content_state``: AdaIN's channel mean
+        and std, LST's ``T_c``; ``None`` for methods without), to pass to :meth:`apply` (video mode)."""
+        return self._content_state(self._state, enc.features, enc.valid)
+
+    def apply(self, enc: Encoded, style: Hashable | None = None, *, alpha: float | None = None,
+              content_state: Any = None) -> jax.Array:
         """Stylize an encoded batch with a cached style: ``[batch, Hb, Wb, 3]`` on the devices (asynchronous;
-        :meth:`crop` gives the images)."""
+        :meth:`crop` gives the images). ``content_state``: :meth:`content_state` of another batch (e.g. a video's
+        first frame) used instead of this one's."""
         key = self._last_style if style is None else style
         if key is None:
             raise ValueError("no style: call add_style first")
@@ -274,7 +287,27 @@ class Stylizer:
         if not 0.0 <= a <= 1.0:
             raise ValueError(f"alpha={a}: must be in [0, 1]")
         self.counts["pairs"] += len(enc.sizes)
-        return self._apply(self._state, enc.features, enc.valid, products, enc.images, alpha=a)
+        return self._apply(self._state, enc.features, enc.valid, products, enc.images, content_state, alpha=a)
+
+    def video(self, style: Any = None, *, blend: float = 0.5, stats_momentum: float = 0.0):
+        """A :class:`jaxstyle.video.VideoStylizer` for one video's frames, in order: the style (a key from
+        :meth:`add_style`, an image, or ``None``: the last style added) is prepared once; the content's global
+        statistics are carried across frames (``stats_momentum``) and each output is blended with the previous
+        one along the optical flow (``blend``; see :mod:`jaxstyle.video`).
+
+            v = s.video(painting)
+            outs = [v(frame) for frame in frames]   # each [H, W, 3]
+        """
+        from jaxstyle.video import VideoStylizer
+
+        if style is None:
+            style = self._last_style
+        elif not isinstance(style, Hashable):
+            style = self.add_style(style)
+        if style is None:
+            raise ValueError("no style: pass one or call add_style first")
+        self._style(style)
+        return VideoStylizer(self, style, blend=blend, stats_momentum=stats_momentum)
 
     @staticmethod
     def crop(enc: Encoded, out: jax.Array) -> list[np.ndarray]:

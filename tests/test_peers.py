@@ -168,10 +168,15 @@ def test_lst_fixed_matrix_for_video(vgg, vgg_path, tmp_path, content_photos, sty
         save_image(frames / f"{i:04d}.png", f)
     save_image(tmp_path / "s.png", s)
     assert stylize_files([str(frames)], [str(tmp_path / "s.png")], tmp_path / "out", video=True, progress=False,
-                         method="lst", checkpoint=str(ckpt)) == (2, 0, 0)
+                         method="lst", checkpoint=str(ckpt), video_blend=0.0) == (2, 0, 0)
     from jaxstyle.data.images import load_image
 
-    np.testing.assert_allclose(load_image(tmp_path / "out" / "0001__s.png"), fixed, atol=1 / 255 + 1e-6)
+    np.testing.assert_allclose(load_image(tmp_path / "out" / "0001__s.png"), jaxstyle.stylize(f1, s, **kw),
+                               atol=1 / 255 + 1e-6)  # no blending, no carried statistics: each frame's own
+    # video mode with the first frame's statistics carried is LST's fixed transform
+    v = jaxstyle.Stylizer("lst", ckpt, vgg_weights=vgg_path).video(s, blend=0.0, stats_momentum=1.0)
+    np.testing.assert_allclose(v(f0), same, atol=2e-4)
+    np.testing.assert_allclose(v(f1), fixed, atol=2e-4)
 
 
 # the default run trains and exports through train.py with AdaIN (test_train.py)
@@ -265,3 +270,43 @@ def test_adaattn_global_style_and_content_losses_take_their_own_layers(vgg, cont
                                rtol=1e-4)
     np.testing.assert_allclose(aux["loss_local"], aux_default["loss_local"], rtol=1e-5)
     assert not np.isclose(aux["loss_global"], aux_default["loss_global"])
+
+
+def test_cosine_attention_kernel_equals_its_formula_and_skips_invalid_keys():
+    r = np.random.default_rng(0)
+    q, k, v = (r.normal(size=s).astype(np.float32) for s in ((2, 5, 4), (2, 7, 4), (2, 7, 3)))
+    valid = np.ones((2, 7), bool)
+    valid[:, 5:] = False
+    mean, std = attention_mean_std(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), kernel="cosine",
+                                   k_valid=jnp.asarray(valid))
+    qn, kn = (x / np.linalg.norm(x, axis=-1, keepdims=True) for x in (q, k[:, :5]))
+    w = np.maximum(qn @ kn.transpose(0, 2, 1) + 1.0, 0.0)
+    a = w / w.sum(-1, keepdims=True)
+    m = a @ v[:, :5]
+    np.testing.assert_allclose(mean, m, atol=1e-4)
+    np.testing.assert_allclose(std, np.sqrt(np.maximum(a @ v[:, :5] ** 2 - m ** 2, 0)), atol=1e-3)
+    with pytest.raises(ValueError, match="attention kernel"):
+        attention_mean_std(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), kernel="dot")
+
+
+def test_adaattn_video_setting_cosine_attention_and_cross_image_similarity_loss(vgg, small):
+    r = np.random.default_rng(1)
+    c1, c2 = (jnp.asarray(r.normal(size=(2, 4, 5, 8)), jnp.float32) for _ in range(2))
+    assert float(adaattn.cross_similarity_loss(c1, c2, c1, c2)) < 1e-6  # the same relations: no loss
+    assert float(adaattn.cross_similarity_loss(c1, c2, 3 * c1 + 0.0, 2 * c2)) < 1e-5  # cosine: scale-free
+    assert float(adaattn.cross_similarity_loss(c1, c2, c1, c2[:, ::-1])) > 0.05  # relations moved
+
+    content, style = small
+    soft = adaattn.build(adaattn.default_config(), rngs=nnx.Rngs(0), encoder=vgg)
+    cfg = adaattn.default_config()
+    cfg.update(attention="cosine", similarity_weight=2.0)
+    cos = adaattn.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+    fc, fs = soft.encode(content[:2]), soft.encode(style[:2])
+    assert not np.allclose(soft.transform(fc, fs)["t"], cos.transform(fc, fs)["t"], atol=1e-4)
+    key = jax.random.key(0)
+    total, aux = cos.loss(content[:2], style[:2], key=key)
+    cfg0 = adaattn.default_config()
+    cfg0.update(attention="cosine")
+    base, aux0 = adaattn.build(cfg0, rngs=nnx.Rngs(0), encoder=vgg).loss(content[:2], style[:2], key=key)
+    assert "loss_similarity" in aux and "loss_similarity" not in aux0 and float(aux["loss_similarity"]) > 0
+    np.testing.assert_allclose(float(total), float(base) + 2.0 * float(aux["loss_similarity"]), rtol=1e-4)

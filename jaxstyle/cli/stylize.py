@@ -1,7 +1,7 @@
 """Stylize images: ``jaxstyle stylize --content photo.jpg --style painting.jpg --out out/``.
 
 --content / --style take files, directories and globs (repeat the flag or separate with commas); every content is
-stylized with every style (or --pairs: in zip order) into OUT/<content>__<style>.png. Existing outputs are skipped
+stylized with every style (or --pairs: in zip order) into OUT/<content>__<style>.png (a video file: .mp4). Existing outputs are skipped
 unless --overwrite; a bad input is one error line and the others still run (exit status 1).
 """
 
@@ -41,8 +41,10 @@ _BATCH = flags.DEFINE_integer("batch_size", 1, "Contents per device in one progr
 _BUCKET = flags.DEFINE_integer("bucket", None, "Pad image sides to multiples of this (px) so mixed sizes share "
                                "compiled programs (AdaIN, LST, AdaAttN; default 128); the output is cropped back.")
 _WORKERS = flags.DEFINE_integer("workers", 2, "Threads that read images ahead and write outputs.")
-_VIDEO = flags.DEFINE_bool("video", False, "--content is the frames of one video (name order): LST keeps the first "
-                           "frame's style transform for every frame (temporally stable). One style.")
+_VIDEO = flags.DEFINE_bool("video", False, "--content is the frames of one video (name order), stylized in video "
+                           "mode as a video file is (.mp4, .mov, .mkv, .webm need no flag). One style.")
+_VIDEO_BLEND = flags.DEFINE_float("video_blend", 0.5, "Video mode: weight of the previous output, warped along the "
+                                  "optical flow, in each frame (less flicker; 0 = off, each frame on its own).")
 _REGIONS = flags.DEFINE_list("regions", None, "AdaAttN: CONTENT_LABELS,STYLE_LABELS images; equal grey levels mark "
                              "regions that correspond (content region -> style region).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing outputs (default: skip them).")
@@ -70,7 +72,7 @@ def _run(argv: list[str]) -> int:
                k=_K.value, sample_tau=_SAMPLE_TAU.value, fold_size=_FOLD.value, preserve_color=_PRESERVE.value,
                style_weights=weights, mask=_MASK.value, decoder=_DECODER.value, steps=_STEPS.value,
                seed=_SEED.value, batch_size=_BATCH.value, bucket=_BUCKET.value, workers=_WORKERS.value,
-               overwrite=_OVERWRITE.value, video=_VIDEO.value, regions=_REGIONS.value,
+               overwrite=_OVERWRITE.value, video=_VIDEO.value, video_blend=_VIDEO_BLEND.value, regions=_REGIONS.value,
                progress=sys.stderr.isatty())
 
 

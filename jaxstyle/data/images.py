@@ -468,6 +468,16 @@ def to_uint8(array: Any, *, path: Any = "<array>") -> np.ndarray:
     return np.rint(np.clip(arr, 0.0, 1.0) * np.float32(255)).astype(np.uint8)
 
 
+def resize_image(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``[H, W, C]`` float → ``[h, w, C]`` float32 (``size = (h, w)``), Pillow's antialiased bicubic per channel."""
+    h, w = int(size[0]), int(size[1])
+    if array.shape[:2] == (h, w):
+        return np.asarray(array, np.float32)
+    chans = [np.asarray(Image.fromarray(np.ascontiguousarray(array[..., c], np.float32))
+                        .resize((w, h), Image.Resampling.BICUBIC)) for c in range(array.shape[2])]
+    return np.clip(np.stack(chans, -1), 0.0, 1.0)
+
+
 def save_image(
     path: str | os.PathLike,
     array: Any,

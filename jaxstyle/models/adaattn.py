@@ -49,6 +49,9 @@ def default_config() -> ml_collections.ConfigDict:
         identity_weight=0.0,          # pixel MSE of model(c, c) vs c (SANet-style identity; 0 = the paper)
         tv_weight=0.0,                # losses.image_priors on the stylized output against the decoder's checker
         grid_weight=0.0,              # texture (our choice; 0 = the paper)
+        attention="softmax",          # "softmax" (the image model) | "cosine": A ∝ relu(cos + 1), the video setting
+        similarity_weight=0.0,        # λ_is: the cross-image similarity loss (video setting; 0 = the image model)
+        similarity_layers=("relu3_1", "relu4_1"),  # its layers (our choice)
         init_std=0.02,                # N(0, init_std) weights, zero biases (the reference init)
         upsample="nearest",
         vgg_padding="reflect",
@@ -68,17 +71,18 @@ class AdaAttNBlock(nnx.Module):
 
     def __call__(self, content: jax.Array, style: jax.Array, content_key: jax.Array, style_key: jax.Array, *,
                  max_sample: int, key: jax.Array, block: int,
-                 labels: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
+                 labels: tuple[jax.Array, jax.Array] | None = None, kernel: str = "softmax") -> jax.Array:
         """``[B, h, w, C]`` content/style features and ``[B, ·, ·, key_ch]`` keys → ``[B, h, w, C]``."""
         return attend(self.f(content_key), self.g(style_key), self.h(style), content, max_sample=max_sample,
-                      key=key, block=block, labels=labels)
+                      key=key, block=block, labels=labels, kernel=kernel)
 
 
 def attend(q: jax.Array, k: jax.Array, v: jax.Array, content: jax.Array, *, max_sample: int, key: jax.Array,
-           block: int, labels: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
+           block: int, labels: tuple[jax.Array, jax.Array] | None = None, kernel: str = "softmax") -> jax.Array:
     """The attention step shared by the modules and the loss's parameter-free targets.
 
     Args:
+      kernel: ``"softmax"`` or ``"cosine"`` (:func:`jaxstyle.ops.attention.attention_mean_std`).
       q: ``[B, h, w, D]``; k: ``[B, hs, ws, D]``; v: ``[B, hs, ws, C]``; content: ``[B, h, w, C]``.
       labels: optional ``([B, h, w], [B, hs, ws])`` int region maps (content region → style region).
     """
@@ -90,7 +94,8 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, content: jax.Array, *, max_
         kf, vf = kf[:, idx], vf[:, idx]
         kl = None if kl is None else kl[:, idx]
     mean, std = attention_mean_std(q.reshape(b, h * w, -1), kf, vf, block=block,
-                                   q_labels=None if labels is None else labels[0].reshape(b, -1), k_labels=kl)
+                                   q_labels=None if labels is None else labels[0].reshape(b, -1), k_labels=kl,
+                                   kernel=kernel)
     shape = (b, h, w, v.shape[-1])
     return std.reshape(shape) * mvn(content) + mean.reshape(shape)
 
@@ -119,6 +124,22 @@ def flat_keys_values(k: jax.Array, v: jax.Array, cap: int, key: jax.Array, mask:
         kf, vf = (jnp.pad(x, ((0, 0), (0, pad), (0, 0))) for x in (kf, vf))
         ok = jnp.pad(ok, ((0, 0), (0, pad)))
     return {"k": kf, "v": vf, "valid": ok}
+
+
+def cross_similarity_loss(c1: jax.Array, c2: jax.Array, o1: jax.Array, o2: jax.Array) -> jax.Array:
+    """AdaAttN's cross-image similarity loss at one layer (the video setting): the cosine distances between every
+    position of image 1 and every position of image 2, each column divided by its mean, should be the same for the
+    two contents ``c1, c2`` as for their stylizations ``o1, o2`` (all ``[B, h, w, C]``; ``h, w`` may differ between
+    the content and the output only if equal within each pair). Mean absolute difference, a scalar ≥ 0."""
+    def distances(a, b):
+        a = a.reshape(a.shape[0], -1, a.shape[-1]).astype(jnp.float32)
+        b = b.reshape(b.shape[0], -1, b.shape[-1]).astype(jnp.float32)
+        a = a / (jnp.linalg.norm(a, axis=-1, keepdims=True) + 1e-5)
+        b = b / (jnp.linalg.norm(b, axis=-1, keepdims=True) + 1e-5)
+        d = 1.0 - jnp.einsum("bic,bjc->bij", a, b)
+        return d / (jnp.mean(d, axis=1, keepdims=True) + 1e-5)
+
+    return jnp.mean(jnp.abs(jax.lax.stop_gradient(distances(c1, c2)) - distances(o1, o2)))
 
 
 def _downsample_labels(labels: jax.Array | None, size: tuple[int, int]) -> jax.Array | None:
@@ -154,6 +175,8 @@ class AdaAttN(StyleModel):
         self.style_layers = tuple(cfg.loss_layers)
         self.global_layers = tuple(cfg.global_layers) or self.style_layers
         self.content_layers = tuple(cfg.content_layers) or self.style_layers
+        self.attention_kernel = str(cfg.get("attention", "softmax"))
+        self.similarity_layers = tuple(cfg.get("similarity_layers", ()))
 
     def check_inputs(self, content_shape, style_shape) -> None:
         """One ``ValueError`` for a shape this model cannot take (before any heavy work)."""
@@ -194,7 +217,8 @@ class AdaAttN(StyleModel):
                 lab = None if labels is None else (_downsample_labels(labels[0], fc[level].shape[1:3]),
                                                    _downsample_labels(lab, f[level].shape[1:3]))
                 return block_mod(fc[level], f[level], keys(fc, level, cfg.shallow_layer),
-                                 keys(f, level, cfg.shallow_layer), max_sample=cap, key=key, block=block, labels=lab)
+                                 keys(f, level, cfg.shallow_layer), max_sample=cap, key=key, block=block, labels=lab,
+                                 kernel=self.attention_kernel)
 
             a = attend(fs, None if labels is None else labels[1])
             if full:
@@ -239,7 +263,7 @@ class AdaAttN(StyleModel):
             kv = jax.tree.map(lambda x: jnp.broadcast_to(x, (b, *x.shape[1:])), kv)
             h, w = q.shape[1:3]
             mean, std = attention_mean_std(q.reshape(b, h * w, -1), kv["k"], kv["v"], block=int(self.cfg.query_block),
-                                           k_valid=kv["valid"])
+                                           k_valid=kv["valid"], kernel=self.attention_kernel)
             shape = (b, h, w, kv["v"].shape[-1])
             return std.reshape(shape) * masked_mvn(content, mask) + mean.reshape(shape)
 
@@ -287,18 +311,20 @@ class AdaAttN(StyleModel):
         for level in self.style_layers:
             kc, ks = keys(fc, level, cfg.shallow_layer), keys(fs, level, cfg.shallow_layer)
             out[level] = attend(kc, ks, fs[level], fc[level], max_sample=int(cfg.loss_max_sample), key=key,
-                                block=int(cfg.query_block))
+                                block=int(cfg.query_block), kernel=self.attention_kernel)
         return jax.tree.map(jax.lax.stop_gradient, out)
 
     def loss(self, content: jax.Array, style: jax.Array, *, key: jax.Array | None = None,
              ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """``λ_g·L_gs + λ_l·L_lf (+ λ_c·L_c + λ_id·L_id + losses.image_priors)``: ``L_lf`` over ``loss_layers``,
-        ``L_gs`` over ``global_layers`` and ``L_c`` over ``content_layers`` (each defaults to ``loss_layers``, as the
-        code). ``key`` draws the style subsets (the same draw for the modules and the loss in one step, as the
+        """``λ_g·L_gs + λ_l·L_lf (+ λ_c·L_c + λ_id·L_id + λ_is·L_is + losses.image_priors)``: ``L_lf`` over
+        ``loss_layers``, ``L_gs`` over ``global_layers`` and ``L_c`` over ``content_layers`` (each defaults to
+        ``loss_layers``, as the code); ``L_is`` (:func:`cross_similarity_loss`, the video setting) over
+        ``similarity_layers``, each content paired with the batch's next one under the same style (batch ≥ 2). ``key`` draws the style subsets (the same draw for the modules and the loss in one step, as the
         reference code does).
 
         Returns:
-          ``(loss, {"loss_global", "loss_local"[, "loss_content", "loss_identity", "loss_tv", "loss_grid"]})``
+          ``(loss, {"loss_global", "loss_local"[, "loss_content", "loss_identity", "loss_similarity", "loss_tv",
+          "loss_grid"]})``
           float32 scalars.
         """
         cfg = self.cfg
@@ -306,8 +332,9 @@ class AdaAttN(StyleModel):
         key = self._sample_key(key)
         fc, fs = self.encode(content), self.encode(style)
         out = self.decode(self.transform(fc, fs, key=key))
+        similarity = float(cfg.get("similarity_weight", 0.0))
         used = (self.style_layers + self.global_layers
-                + (self.content_layers if cfg.content_weight else ()))
+                + (self.content_layers if cfg.content_weight else ()) + (self.similarity_layers if similarity else ()))
         fo = self.encoder(out, tuple(l for l in LEVELS if l in used))
         lg = style_stats_loss(fo, fs, self.global_layers)
         tl = self.local_targets(fc, fs, key)
@@ -320,6 +347,14 @@ class AdaAttN(StyleModel):
         if cfg.identity_weight:
             aux["loss_identity"] = mse(self.decode(self.transform(fc, fc, key=key)), content)
             total = total + float(cfg.identity_weight) * aux["loss_identity"]
+        if similarity:
+            # the cross-image similarity loss: each content paired with the next one of the batch, both stylized
+            # with this style; the stylized pair keeps the content pair's pattern of feature similarities
+            fc2 = jax.tree.map(lambda x: jnp.roll(x, 1, axis=0), fc)
+            fo2 = self.encoder(self.decode(self.transform(fc2, fs, key=key)), self.similarity_layers)
+            aux["loss_similarity"] = sum(cross_similarity_loss(fc[l], fc2[l], fo[l], fo2[l])
+                                         for l in self.similarity_layers)
+            total = total + similarity * aux["loss_similarity"]
         prior, prior_aux = image_priors(out, **prior_weights(cfg))
         return total + prior, aux | prior_aux
 

@@ -62,10 +62,17 @@ class AdaIN(StyleModel):
         mean, std = mean_std(fs)
         return {"mean": mean, "std": std}
 
-    def transform_prepared(self, fc: jax.Array, style: dict[str, jax.Array], alpha: float | jax.Array = 1.0,
-                           valid: jax.Array | None = None) -> jax.Array:
-        """:meth:`transform` from the style's statistics; the content's are taken inside ``valid`` only."""
+    def content_state(self, fc: jax.Array, valid: jax.Array | None = None) -> dict[str, jax.Array]:
+        """The content's relu4_1 channel statistics ``{"mean", "std"}`` ``[B, 1, 1, C]`` (inside ``valid``)."""
         mean, std = masked_mean_std(fc, None if valid is None else valid_mask(valid, fc.shape[1:3], 8))
+        return {"mean": mean, "std": std}
+
+    def transform_prepared(self, fc: jax.Array, style: dict[str, jax.Array], alpha: float | jax.Array = 1.0,
+                           valid: jax.Array | None = None, *, state: dict[str, jax.Array] | None = None) -> jax.Array:
+        """:meth:`transform` from the style's statistics; the content's are taken inside ``valid`` only, or given
+        as ``state`` (:meth:`content_state`, e.g. a video's first frame's: one fixed affine map for every frame)."""
+        state = self.content_state(fc, valid) if state is None else state
+        mean, std = state["mean"], state["std"]
         fc = fc.astype(jnp.float32)
         return alpha * ((fc - mean) / std * style["std"] + style["mean"]) + (1.0 - alpha) * fc
 

@@ -46,6 +46,11 @@ class StyleModel(nnx.Module):
         feature dict); the default keeps the features themselves."""
         return fs
 
+    def content_state(self, fc: Any, valid: jax.Array | None = None) -> Any:
+        """What the transform takes from the content as a whole (its global statistics), for video mode to carry
+        across frames (``transform_prepared(..., state=)``); ``None`` (the default): the method has none."""
+        return None
+
     def transform_prepared(self, fc: Any, style: Any, alpha: float | jax.Array = 1.0, valid: jax.Array | None = None,
                            **kw) -> Any:
         """``transform`` with the style side from :meth:`prepare_style`. ``valid``: ``[B, 2]`` int32, each content's

@@ -166,19 +166,30 @@ class LST(StyleModel):
         mean = jnp.mean(fs, axis=(1, 2), keepdims=True)
         return {"ts": self.snet(fs - mean), "mean": mean}
 
-    def transform_prepared(self, fc: jax.Array, style: dict[str, jax.Array], alpha: float | jax.Array = 1.0,
-                           valid: jax.Array | None = None, *, matrix: jax.Array | None = None) -> jax.Array:
-        """:meth:`transform` from :meth:`prepare_style`; the content's mean and ``T_c`` are taken inside ``valid``;
-        ``matrix`` ``[B, m, m]`` replaces ``T_s · T_c`` (a fixed transform)."""
+    def _centred(self, fc: jax.Array, valid: jax.Array | None) -> tuple[jax.Array, jax.Array | None]:
         fc = fc.astype(jnp.float32)
         mask = None if valid is None else valid_mask(valid, fc.shape[1:3], 8 if self.layer == "relu4_1" else 4)
         if mask is None:
-            cf = fc - jnp.mean(fc, axis=(1, 2), keepdims=True)
-        else:
-            cf = fc - jnp.sum(fc * mask, axis=(1, 2), keepdims=True) / jnp.sum(mask, axis=(1, 2), keepdims=True)
-        t = matrix if matrix is not None else jnp.einsum(
-            "bij,bjk->bik", jnp.broadcast_to(style["ts"], (fc.shape[0], *style["ts"].shape[1:])), self.cnet(cf, mask))
-        z = jnp.einsum("bij,bhwj->bhwi", t, self.compress(cf))
+            return fc - jnp.mean(fc, axis=(1, 2), keepdims=True), None
+        return fc - jnp.sum(fc * mask, axis=(1, 2), keepdims=True) / jnp.sum(mask, axis=(1, 2), keepdims=True), mask
+
+    def content_state(self, fc: jax.Array, valid: jax.Array | None = None) -> dict[str, jax.Array]:
+        """The content's half of the transform, ``{"tc": T_c [B, m, m]}`` (inside ``valid``)."""
+        return {"tc": self.cnet(*self._centred(fc, valid))}
+
+    def transform_prepared(self, fc: jax.Array, style: dict[str, jax.Array], alpha: float | jax.Array = 1.0,
+                           valid: jax.Array | None = None, *, matrix: jax.Array | None = None,
+                           state: dict[str, jax.Array] | None = None) -> jax.Array:
+        """:meth:`transform` from :meth:`prepare_style`; the content's mean and ``T_c`` are taken inside ``valid``;
+        ``matrix`` ``[B, m, m]`` replaces ``T_s · T_c`` and ``state`` (:meth:`content_state`) ``T_c``: a fixed
+        transform, e.g. a video's first frame's."""
+        fc = fc.astype(jnp.float32)
+        cf, mask = self._centred(fc, valid)
+        if matrix is None:
+            tc = self.cnet(cf, mask) if state is None else state["tc"]
+            matrix = jnp.einsum("bij,bjk->bik", jnp.broadcast_to(style["ts"], (fc.shape[0], *style["ts"].shape[1:])),
+                                tc)
+        z = jnp.einsum("bij,bhwj->bhwi", matrix, self.compress(cf))
         return alpha * (self.unzip(z) + style["mean"]) + (1.0 - alpha) * fc
 
     def optimize_objective(self) -> tuple[tuple[str, ...], float, float]:

@@ -48,8 +48,11 @@ def map_query_blocks(fn: Callable[..., jax.Array], block: int, *per_query: jax.A
 
 def attention_mean_std(q: jax.Array, k: jax.Array, v: jax.Array, *, block: int = 4096,
                        q_labels: jax.Array | None = None, k_labels: jax.Array | None = None,
-                       k_valid: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+                       k_valid: jax.Array | None = None, kernel: str = "softmax") -> tuple[jax.Array, jax.Array]:
     """``A = softmax_j(q_i · k_j)`` (no scaling); ``M = A v`` and ``S = sqrt(relu(A v² − M²))`` per query.
+
+    ``kernel="cosine"``: ``A_ij ∝ relu(cos(q_i, k_j) + 1)`` instead (AdaAttN's video setting: bounded weights that
+    change smoothly with the query, so a small change of the content moves the output little).
 
     Args:
       q: ``[B, N_c, D]`` queries; k: ``[B, N_s, D]`` keys; v: ``[B, N_s, C]`` values.
@@ -65,15 +68,28 @@ def attention_mean_std(q: jax.Array, k: jax.Array, v: jax.Array, *, block: int =
     vv = jnp.concatenate([v, jnp.square(v)], axis=-1)  # one matmul gives both moments
     masked = q_labels is not None and k_labels is not None
 
+    if kernel not in ("softmax", "cosine"):
+        raise ValueError(f"attention kernel {kernel!r}: use 'softmax' or 'cosine'")
+    cosine = kernel == "cosine"
+    if cosine:
+        k = k / (jnp.linalg.norm(k.astype(jnp.float32), axis=-1, keepdims=True) + 1e-5)
+
     def one(qi, li=None):
+        if cosine:
+            qi = qi / (jnp.linalg.norm(qi.astype(jnp.float32), axis=-1, keepdims=True) + 1e-5)
         logits = jnp.einsum("bqd,bkd->bqk", qi, k, preferred_element_type=jnp.float32)
-        if k_valid is not None:
-            logits = jnp.where(k_valid[:, None, :], logits, -jnp.inf)
+        keep = None if k_valid is None else k_valid[:, None, :]
         if li is not None:
             same = li[:, :, None] == k_labels[:, None, :]
             same = same | ~jnp.any(same, axis=-1, keepdims=True)
-            logits = jnp.where(same, logits, -jnp.inf)
-        return jnp.einsum("bqk,bkc->bqc", jax.nn.softmax(logits, axis=-1), vv)
+            keep = same if keep is None else keep & same
+        if cosine:
+            w = jax.nn.relu(logits + 1.0)
+            w = w if keep is None else jnp.where(keep, w, 0.0)
+            a = w / (jnp.sum(w, axis=-1, keepdims=True) + 1e-5)
+        else:
+            a = jax.nn.softmax(logits if keep is None else jnp.where(keep, logits, -jnp.inf), axis=-1)
+        return jnp.einsum("bqk,bkc->bqc", a, vv)
 
     moments = map_query_blocks(one, block, q, *((q_labels,) if masked else ()))
     mean, second = moments[..., :c], moments[..., c:]
