@@ -83,8 +83,8 @@ def test_shipped_model_is_the_default_and_stylizes(method, vgg, monkeypatch):
     corr, corr_untrained = (np.corrcoef(x.mean(-1).ravel(), c.mean(-1).ravel())[0, 1] for x in (recon, untrained_recon))
     # The style statistics move most of the way from the photo's to the painting's; a random decoder's do not.
     # LST trains a Gram loss at a low weight (0.005), not this mean/std distance: measured 0.38x its untrained one.
-    # Style Kernel (301 CPU steps) stylizes the least of the shipped models: measured 0.52 of the photo's distance,
-    # 0.32 of its untrained one.
+    # Style Kernel's style reaches the image only through generated kernels: looser bounds (Style Kernel 2 measured
+    # 0.52 of the photo's distance, 0.32 of its untrained one; Style Kernel 3 stylizes more).
     ratio = {"lst": 0.45, "style_kernel": 0.35}.get(method, 0.25)
     of_photo = {"style_kernel": 0.55}.get(method, 0.5)
     assert d_out < of_photo * d_content and d_out < ratio * d_untrained, (d_out, d_content, d_untrained)
