@@ -337,6 +337,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                 host, skipped = item["host"], skipped + item["skipped"]
                 state, metrics = step_fn(state, item["batch"])
                 pending.append((step, metrics))
+                if len(pending) > 1:  # at most two steps in flight: Ctrl-C waits for those, not a whole log window
+                    jax.block_until_ready(pending[-2][1])
                 n_log += 1
                 progress.update(step)  # the first call follows the first compile: the ETA starts there
                 stopping = stop["requested"] and step < num_steps  # read once: the flag may flip at any moment
