@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -84,7 +85,7 @@ def test_video_mode_flickers_less_than_per_frame(method, clip, style_images):
     stylization, with the style side prepared once."""
     frames, flow = clip
     frames, flow = frames[:8], flow[:7]
-    s = jaxstyle.Stylizer(method)
+    s = jaxstyle.Stylizer(method, bucket=16, devices=jax.devices()[:1])  # one frame per program, no padding
     key = s.add_style(style_images[1][:64, :64])
     per_frame = np.stack([s(f, key) for f in frames])
     encodes = s.counts["style_encodes"]
@@ -94,7 +95,7 @@ def test_video_mode_flickers_less_than_per_frame(method, clip, style_images):
     e_frame, e_video = (float(warping_error(frames, o, flow)) for o in (per_frame, video))
     assert e_video < 0.6 * e_frame, (e_video, e_frame)
     assert np.abs(video[0] - per_frame[0]).max() < 1e-5  # the first frame is the per-frame result
-    assert np.abs(video - per_frame).mean() < 0.05  # the same stylization, steadied
+    assert np.abs(video - per_frame).mean() < 0.08  # the same stylization, steadied (blend 0.5 of a warped frame)
 
 
 def _write_clip(path: pathlib.Path, frames: np.ndarray, fps) -> None:
