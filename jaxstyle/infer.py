@@ -96,8 +96,9 @@ def plan(contents: list[pathlib.Path], styles: list[pathlib.Path], out_dir: path
          combine: bool = False, ext: str = ".png") -> list[Job]:
     """Every content × every style (``pairs``: zip order; ``combine``: all styles in one output per content).
 
-    Outputs are ``out_dir/<content>__<style>[+<style>...].png`` (``.mp4`` for a video content) with names from :func:`unique_names`: a content
-    whose name needs its folders keeps them as sub-folders of ``out_dir``, a style's folders are joined with ``-``.
+    Outputs are ``out_dir/<content>__<style>[+<style>...].png`` (``.mp4`` for a video content) with names from
+    :func:`unique_names`: a content whose name needs its folders keeps them as sub-folders of ``out_dir``, a style's
+    folders are joined with ``-``.
     So every job of a run has its own output, and no run overwrites its own results. Inputs that are this plan's
     own outputs (``--out`` inside an input folder, on a re-run) are left out.
     """
@@ -211,7 +212,7 @@ def stylize_files(contents: Sequence[str], styles: Sequence[str], out_dir: str |
                                      progress=progress, blend=video_blend))
         for job in process_share(clips):
             counts += _run_clip(stylizer, job, max_side=max_side, style_size=style_size, overwrite=overwrite,
-                                progress=progress, blend=video_blend)
+                                blend=video_blend)
         images = [j for j in jobs if not is_video(j.content)]
         if images:
             counts += _run_stylizer(stylizer, images, max_side=max_side, style_size=style_size, overwrite=overwrite,
@@ -439,9 +440,10 @@ def _frames_for(stylizer, job: Job, frames, *, max_side: int | None, style_size:
 
 
 def _run_clip(stylizer, job: Job, *, max_side: int | None, style_size: int | None, overwrite: bool,
-              progress: bool, blend: float) -> tuple[int, int, int]:
+              blend: float) -> tuple[int, int, int]:
     """Stylize the video file ``job.content`` into ``job.out`` (same frame rate and size); frames are decoded
-    ahead on a thread and encoded as they come (memory: a few frames). Returns ``(written, skipped, failed)``."""
+    ahead on a thread and encoded as they come (memory: a few frames). The progress line (frames/s, ETA) is always
+    shown: a video takes minutes. Returns ``(written, skipped, failed)``."""
     import queue
 
     from jaxstyle.data.video import VideoWriter, read_video
