@@ -76,6 +76,8 @@ class VideoStylizer:
         self.frames = 0
 
     def __call__(self, frame: Any) -> np.ndarray:
+        """The next frame ``[H, W, 3]`` float in [0, 1] → its stylized ``[H, W, 3]`` float32 (the same size as the
+        video's other frames)."""
         s = self.stylizer
         img = np.asarray(frame, np.float32)
         if self._prev is not None and self._prev[0].shape[1:3] != img.shape[:2]:
