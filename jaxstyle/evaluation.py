@@ -1,4 +1,5 @@
-"""The evaluation protocol of ``shared/spec/baselines.md`` §6: content loss, style loss and SSIM (pure functions).
+"""The evaluation protocol of ``shared/spec/baselines.md`` §6: content loss, style loss and SSIM, plus the checker
+texture and, for videos, the warping error on a synthetic clip with exact flow (pure functions).
 
 All images are ``[B, H, W, 3]`` float32 RGB in [0, 1]; features come from a frozen VGG-19 (``jaxstyle.load_vgg19``).
 """
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 
 from jaxstyle.losses import grid_energy, mse, style_stats_loss
 from jaxstyle.ops.color import luminance
+from jaxstyle.ops.flow import grid, sample, warp
 from jaxstyle.ops.norms import mvn
 
 CONTENT_LAYERS = ("relu4_1", "relu5_1")
@@ -89,16 +91,7 @@ def ssim(a: jax.Array, b: jax.Array) -> jax.Array:
 
 
 # ----------------------------------------------------------------------------------------------- temporal consistency
-def warp(frames: jax.Array, flow: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Backward-warp ``frames [B, H, W, C]`` by ``flow [B, H, W, 2]`` (``(x, y)`` px: pixel ``p`` of the target
-    reads ``frames`` at ``p + flow(p)``, bilinear) → ``(warped [B, H, W, C], inside [B, H, W])``; ``inside`` is 1
-    where ``p + flow(p)`` lies within the source frame (pixel centres), else 0 (and ``warped`` is edge-clamped)."""
-    h, w = frames.shape[1:3]
-    xy = _grid(h, w) + flow
-    inside = ((xy[..., 0] >= 0) & (xy[..., 0] <= w - 1) & (xy[..., 1] >= 0) & (xy[..., 1] <= h - 1))
-    return jax.vmap(_sample)(jnp.asarray(frames, jnp.float32), xy), inside.astype(jnp.float32)
-
-
+# (warp: jaxstyle.ops.flow.warp, re-exported here with the metric it serves)
 def warping_error(frames_in: jax.Array, frames_out: jax.Array, flow: jax.Array, *,
                   occlusion_threshold: float = 0.01) -> jax.Array:
     """The occlusion-masked warping error of the video-consistency literature (Lai et al. 2018, ECCV, eq. 7; ↓).
@@ -152,20 +145,9 @@ def pan_zoom_clip(image, frames: int, size: tuple[int, int], *, pan: tuple[float
         raise ValueError(f"pan_zoom_clip: a {hi}x{wi} image is too small for {frames} frames of {h}x{w} with pan {pan}")
     centre = jnp.array([(wi - 1) / 2, (hi - 1) / 2], jnp.float32) + steps[:, None] * jnp.asarray(pan, jnp.float32)
     scale = start_scale / zoom ** steps
-    p = _grid(h, w) - m                                                      # [H, W, 2] (x, y) from the centre
+    p = grid(h, w) - m                                                      # [H, W, 2] (x, y) from the centre
     src = centre[:, None, None] + scale[:, None, None, None] * p             # [T, H, W, 2] source px
     flow = (src[1:] - centre[:-1, None, None]) / scale[:-1, None, None, None] - p  # frame t's p in frame t-1, less p
-    clip = jax.vmap(lambda xy: _sample(img, xy))(src)
+    clip = jax.vmap(lambda xy: sample(img, xy))(src)
     return clip, flow
 
-
-def _sample(img: jax.Array, xy: jax.Array) -> jax.Array:
-    """Bilinear ``img [Hi, Wi, C]`` at ``xy [H, W, 2]`` (``(x, y)`` px, edge-clamped) → ``[H, W, C]``."""
-    return jnp.stack([jax.scipy.ndimage.map_coordinates(img[..., c], [xy[..., 1], xy[..., 0]], order=1, mode="nearest")
-                      for c in range(img.shape[-1])], -1)
-
-
-def _grid(h: int, w: int) -> jax.Array:
-    """``[h, w, 2]`` pixel coordinates ``(x, y)``."""
-    ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
-    return jnp.stack([xs, ys], -1)
