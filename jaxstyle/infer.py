@@ -29,7 +29,7 @@ import numpy as np
 from absl import logging
 
 from jaxstyle._io import TMP_MARK, ensure_writable_dir, listed
-from jaxstyle.data.images import ImageError, image_files, load_image, resize_image, save_image
+from jaxstyle.data.images import ImageError, downscaled_size, image_files, load_image, resize_image, save_image
 from jaxstyle.data.video import is_video
 from jaxstyle.weights.store import WeightsError
 
@@ -432,11 +432,8 @@ def _frames_for(stylizer, job: Job, frames, *, max_side: int | None, style_size:
     v = stylizer.video(key, blend=blend)
     for frame in frames:
         h, w = frame.shape[:2]
-        small = frame
-        if max_side is not None and max(h, w) > max_side:
-            s = max_side / max(h, w)
-            small = resize_image(frame, (max(16, round(h * s)), max(16, round(w * s))))
-        yield resize_image(v(small), (h, w))
+        sw, sh = downscaled_size(w, h, max_side)
+        yield resize_image(v(resize_image(frame, (sh, sw))), (h, w))
 
 
 def _run_clip(stylizer, job: Job, *, max_side: int | None, style_size: int | None, overwrite: bool,

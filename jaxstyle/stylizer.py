@@ -186,26 +186,30 @@ class Stylizer:
         return color.preserve_color(out, images) if self.preserve_color else out
 
     # ----------------------------------------------------------------------------------------------- shapes
-    def bucket_shape(self, height: int, width: int, *, style: bool = False) -> tuple[int, int]:
+    def bucket_shape(self, height: int, width: int, *, style: bool = False,
+                     bucket: int | None = None) -> tuple[int, int]:
         """The padded ``(H, W)`` an image of this size is encoded at (styles are first cropped to
-        ``size_multiple``, as :func:`jaxstyle.stylize` does)."""
-        m, b = self.size_multiple, self.bucket
+        ``size_multiple``, as :func:`jaxstyle.stylize` does); ``bucket``: another multiple than the stylizer's
+        (e.g. ``size_multiple`` for a video, whose frames share one shape anyway)."""
+        m, b = self.size_multiple, self.bucket if bucket is None else bucket
         if style:
             height, width = height // m * m, width // m * m
             if not self.style_bucket:
                 return height, width
         return -(-height // b) * b, -(-width // b) * b
 
-    def pad_image(self, img: np.ndarray, *, style: bool = False) -> tuple[np.ndarray, tuple[int, int]]:
+    def pad_image(self, img: np.ndarray, *, style: bool = False,
+                  bucket: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
         """``[H, W, 3]`` → (reflect-padded ``[Hb, Wb, 3]``, its valid ``(h, w)``: contents padded to
-        ``size_multiple``, styles cropped to it). Runs on the host (a loader thread may call it)."""
+        ``size_multiple``, styles cropped to it; ``bucket``: as :meth:`bucket_shape`). Runs on the host (a loader
+        thread may call it)."""
         m = self.size_multiple
         if style:
             img = img[: img.shape[0] // m * m, : img.shape[1] // m * m]
             if min(img.shape[:2]) < m:
                 raise ValueError(f"style: {img.shape[0]}x{img.shape[1]} is smaller than {m} px on a side")
         h, w = img.shape[:2]
-        hb, wb = self.bucket_shape(h, w, style=style)
+        hb, wb = self.bucket_shape(h, w, style=style, bucket=bucket)
         padded = np.pad(img, ((0, hb - h), (0, wb - w), (0, 0)), mode="reflect") if (hb, wb) != (h, w) else img
         return np.ascontiguousarray(padded, np.float32), (-(-h // m) * m, -(-w // m) * m)
 

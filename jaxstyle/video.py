@@ -83,34 +83,32 @@ class VideoStylizer:
         if self._prev is not None and self._prev[0].shape[1:3] != img.shape[:2]:
             raise ValueError(f"frame {self.frames + 1} is {img.shape[0]}x{img.shape[1]}, the video's frames are "
                              f"{self._prev[0].shape[1]}x{self._prev[0].shape[2]}")
-        enc = s.encode([img])
+        # padded to size_multiple only: a video's frames share one shape, so the stylizer's buckets would only add
+        # padding to every frame
+        enc = s.encode([img], padded=[s.pad_image(img, bucket=s.size_multiple)])
         state = None
         if self.momentum > 0:
             state = s.content_state(enc)
             if state is not None and self._state is not None:
                 state = self._state if self.momentum == 1 else _running_mean(self._state, state, self.momentum)
             self._state = state
-        out = s.apply(enc, self.style, content_state=state)
-        x = jnp.asarray(img)[None]
+        h, w = img.shape[:2]
+        out = _crop(s.apply(enc, self.style, content_state=state), h, w)
+        x = _crop(enc.images, h, w)  # the frame, already on the device
         if self._prev is not None and self.blend > 0:
             out = _stabilize(self._prev[0], self._prev[1], x, out, blend=self.blend, tolerance=self.tolerance)
-        else:
-            out = _crop(out, *img.shape[:2])
         self._prev = (x, out)
         self.frames += 1
         return np.asarray(out[0])
 
 
 @functools.partial(jax.jit, static_argnames=("h", "w"))
-def _crop(out: jax.Array, h: int, w: int) -> jax.Array:
-    return out[:1, :h, :w]
+def _crop(x: jax.Array, h: int, w: int) -> jax.Array:
+    """The first image of a padded stylizer batch, ``[1, h, w, 3]``."""
+    return x[:1, :h, :w]
 
 
-@functools.partial(jax.jit, static_argnames=("blend", "tolerance"))
-def _stabilize(prev_in, prev_out, frame, out, *, blend, tolerance):
-    """:func:`stabilize` of the stylizer's padded output ``out`` (cropped to ``frame``'s size first)."""
-    return stabilize(prev_in, prev_out, frame, out[:1, : frame.shape[1], : frame.shape[2]], blend=blend,
-                     tolerance=tolerance)
+_stabilize = jax.jit(stabilize, static_argnames=("blend", "tolerance"))
 
 
 @jax.jit

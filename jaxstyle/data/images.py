@@ -122,7 +122,7 @@ def _check_int(name: str, path: str, value: Any, *, minimum: int, allow_none: bo
         raise ImageError(path, f"{name} must be {kind}{none}, got {value!r}")
 
 
-def _downscaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+def downscaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
     """(width, height) after shrinking the longer side to ``max_side`` (never enlarges)."""
     longer = max(width, height)
     if max_side is None or longer <= max_side:
@@ -265,7 +265,7 @@ def _decode(fh, name: str, *, max_side, max_pixels, min_side, shorter_side=None)
                 if shorter_side is not None:
                     new_size = _shorter_side_size(*work.size, shorter_side)
                 else:
-                    new_size = _downscaled_size(*work.size, max_side)
+                    new_size = downscaled_size(*work.size, max_side)
                 if new_size != work.size:
                     work = work.resize(new_size, Image.Resampling.LANCZOS)
                 stage = "convert"
@@ -304,7 +304,7 @@ def _check_size(name, width, height, max_side, max_pixels, min_side) -> None:
         raise ImageError(
             name, f"image is {width}x{height}; the shorter side must be at least {min_side} px"
         )
-    out_w, out_h = _downscaled_size(width, height, max_side)
+    out_w, out_h = downscaled_size(width, height, max_side)
     if min(out_w, out_h) < min_side:
         raise ImageError(
             name,

@@ -75,7 +75,7 @@ def read_video(path: str | os.PathLike) -> tuple[VideoInfo, Iterator[np.ndarray]
         container = av.open(name, "r")
     except (av.error.FFmpegError, OSError, ValueError) as e:
         raise VideoError(name, f"cannot open as a video ({_reason(e)}); pass an .mp4/.mov/.mkv/.webm file") from None
-    streams = [s for s in container.streams.video]
+    streams = list(container.streams.video)
     if not streams or not streams[0].codec_context or not streams[0].width:
         container.close()
         raise VideoError(name, "has no video stream; pass a video file")

@@ -129,8 +129,8 @@ def flat_keys_values(k: jax.Array, v: jax.Array, cap: int, key: jax.Array, mask:
 def cross_similarity_loss(c1: jax.Array, c2: jax.Array, o1: jax.Array, o2: jax.Array) -> jax.Array:
     """AdaAttN's cross-image similarity loss at one layer (the video setting): the cosine distances between every
     position of image 1 and every position of image 2, each column divided by its mean, should be the same for the
-    two contents ``c1, c2`` as for their stylizations ``o1, o2`` (all ``[B, h, w, C]``; ``h, w`` may differ between
-    the content and the output only if equal within each pair). Mean absolute difference, a scalar ≥ 0."""
+    two contents ``c1, c2`` as for their stylizations ``o1, o2`` (each ``[B, h, w, C]``, the same ``h, w``). Mean
+    absolute difference, a scalar ≥ 0."""
     def distances(a, b):
         a = a.reshape(a.shape[0], -1, a.shape[-1]).astype(jnp.float32)
         b = b.reshape(b.shape[0], -1, b.shape[-1]).astype(jnp.float32)
@@ -175,8 +175,8 @@ class AdaAttN(StyleModel):
         self.style_layers = tuple(cfg.loss_layers)
         self.global_layers = tuple(cfg.global_layers) or self.style_layers
         self.content_layers = tuple(cfg.content_layers) or self.style_layers
-        self.attention_kernel = str(cfg.get("attention", "softmax"))
-        self.similarity_layers = tuple(cfg.get("similarity_layers", ()))
+        self.attention_kernel = str(cfg.attention)
+        self.similarity_layers = tuple(cfg.similarity_layers)
 
     def check_inputs(self, content_shape, style_shape) -> None:
         """One ``ValueError`` for a shape this model cannot take (before any heavy work)."""
@@ -332,7 +332,7 @@ class AdaAttN(StyleModel):
         key = self._sample_key(key)
         fc, fs = self.encode(content), self.encode(style)
         out = self.decode(self.transform(fc, fs, key=key))
-        similarity = float(cfg.get("similarity_weight", 0.0))
+        similarity = float(cfg.similarity_weight)
         used = (self.style_layers + self.global_layers
                 + (self.content_layers if cfg.content_weight else ()) + (self.similarity_layers if similarity else ()))
         fo = self.encoder(out, tuple(l for l in LEVELS if l in used))
