@@ -11,7 +11,8 @@ from conftest import run_train_steps
 from jaxstyle.configs import style_kernel as style_kernel_config
 from jaxstyle.losses import mse, style_stats_loss
 from jaxstyle.models import style_kernel as sk
-from jaxstyle.ops.norms import mvn
+from jaxstyle.ops.norms import adain, mvn
+from jaxstyle.params import flat_params, set_flat_params
 
 
 @pytest.fixture(scope="module")
@@ -208,10 +209,50 @@ def test_config_variants_and_bad_config(vgg):
         assert c.method == "style_kernel" and set(c.model) == set(sk.default_config()) | {"compute_dtype"}
     cpu = style_kernel_config.get_config("cpu")
     assert cpu.train.num_steps == 1000 and cpu.model.identity_samples == 1 and cpu.train.init_decoder_from
+    assert (cpu.model.kernel_input, cpu.model.channel_modulation) == ("adain", "affine")  # the shipped model's
+    assert style_kernel_config.get_config("").model.kernel_input == "mvn"  # the spec's
     for key, value, match in (("groups", 7, "groups=7"), ("kernel_size", 4, "kernel_size=4"),
                               ("tap_norm", "l1", "tap_norm"), ("style_layers", ("relu9_1",), "relu9_1"),
-                              ("identity_samples", -1, "identity_samples=-1")):
+                              ("identity_samples", -1, "identity_samples=-1"),
+                              ("channel_modulation", "scale", "channel_modulation"),
+                              ("kernel_input", "z_c", "kernel_input")):
         bad = sk.default_config()
         bad[key] = value
         with pytest.raises(ValueError, match=match):
             sk.build(bad, rngs=nnx.Rngs(0), encoder=vgg)
+
+
+@pytest.mark.parametrize("mode", ["bias", "affine"])
+def test_channel_modulation_starts_as_the_spec_model_and_reaches_every_channel(vgg, model, crops, mode):
+    """Zero-initialised, the per-channel terms leave the spec's transform unchanged (so a trained spec model
+    warm-starts into it exactly); set, they shift (and, affine, rescale) each of the 512 channels on their own."""
+    cfg = sk.default_config()
+    cfg.channel_modulation = mode
+    m = sk.build(cfg, rngs=nnx.Rngs(1), encoder=vgg)
+    set_flat_params(m, flat_params(model), strict=False)  # every parameter but the new head
+    fc, fs = model.encode(crops[0]), model.encode(crops[1])
+    base = np.asarray(model.transform(fc, fs))
+    np.testing.assert_allclose(m.transform(fc, fs), base, rtol=1e-6, atol=1e-6)
+    c = fc.shape[-1]
+    v = np.random.default_rng(0).normal(size=c).astype(np.float32)
+    w_o, b_o = np.asarray(model.out.kernel[...]), np.asarray(model.out.bias[...])
+    if mode == "bias":  # y + v
+        m.modulation.bias[...] = jnp.asarray(v)
+        np.testing.assert_allclose(m.transform(fc, fs), base + v @ w_o, rtol=1e-4, atol=1e-4)
+    else:  # y * (1 - 1) + v = v: every position becomes the same vector, whatever the content
+        m.modulation.bias[...] = jnp.asarray(np.concatenate([-np.ones(c, np.float32), v]))
+        want = np.broadcast_to(v @ w_o + b_o, base.shape)
+        np.testing.assert_allclose(m.transform(fc, fs), want, rtol=1e-4, atol=1e-4)
+
+
+def test_adain_kernel_input_starts_as_adain(vgg, crops):
+    """``kernel_input="adain"``: identity kernels and the unshuffle projection pass AdaIN(Z_c, Z_s) through (at
+    ``kernel_init_std=0``; the default's small random taps perturb it)."""
+    cfg = sk.default_config()
+    cfg.update(kernel_input="adain", kernel_init_std=0.0)
+    m = sk.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
+    fc, fs = m.encode(crops[0]), m.encode(crops[1])
+    want = np.asarray(adain(fc, fs))
+    np.testing.assert_allclose(m.transform(fc, fs), want, rtol=1e-5, atol=1e-4)
+    assert np.abs(np.asarray(sk.build(sk.default_config(), rngs=nnx.Rngs(0), encoder=vgg).transform(fc, fs))
+                  - want).max() > 0.2 * np.abs(want).max()  # the spec's input (mvn) does not

@@ -11,9 +11,11 @@ of :func:`default_config`). Pipeline, all at relu4_1 (``C = 512``, ``[B, h, w, C
   κ), ``Z_cs = Â V``.
 * **Kernel generation**: ``conv3×3(C→hidden) + ReLU → conv1×1(hidden → G·K² + G)``: per pixel a K×K kernel and a
   bias for each of G channel groups, shared by the group's channels; identity-tap init.
-* **GS + dynamic conv**: ``mvn(Z_c)`` channel-shuffled (ShuffleNet), convolved per pixel with its kernels
-  (:func:`dynamic_conv`, one einsum over reflection-padded patches), then a 1×1 conv ``C → C`` (initialised to undo
-  the shuffle, so at step 0 the transform is close to ``mvn(Z_c)``).
+* **GS + dynamic conv**: ``mvn(Z_c)`` (or ``AdaIN(Z_c, Z_s)``: ``kernel_input``, our choice) channel-shuffled
+  (ShuffleNet), convolved per pixel with its kernels (:func:`dynamic_conv`, one einsum over reflection-padded
+  patches), optionally modulated per channel (``channel_modulation``, our choice: the group biases alone let a style
+  set only G of the C channel means), then a 1×1 conv ``C → C`` (initialised to undo the shuffle, so at step 0 the
+  transform is close to its input).
 * Decoder: the AdaIN mirror decoder. Losses: SANet's (content, mean/std style, two identity losses).
 """
 
@@ -32,7 +34,7 @@ from jaxstyle.models.base import StyleModel
 from jaxstyle.nn.blocks import Conv1x1, MirrorDecoder, ReflectConv
 from jaxstyle.nn.vgg import RELU_LAYERS, VGG19, load_vgg19
 from jaxstyle.ops.attention import map_query_blocks, sample_positions
-from jaxstyle.ops.norms import mvn
+from jaxstyle.ops.norms import adain, mvn
 
 FEATURE_LAYER = "relu4_1"
 LEVELS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -62,7 +64,14 @@ def default_config() -> ml_collections.ConfigDict:
         identity_init=True,           # centre tap starts at 1 (softmax: logit for weight 0.999), others 0: the
                                       # dynamic conv starts as the identity
         tap_norm="none",              # "none" (unnormalised taps, spec default) | "softmax" (over the K*K taps)
+        channel_modulation="none",    # per-pixel, per-channel terms from the generator's hidden layer (a zero-init
+                                      # 1x1 conv), applied to the dynamic conv's output: "none" (spec: only the G
+                                      # group biases, so the style sets 16 of 512 channel means) | "bias" (+ b_p,c)
+                                      # | "affine" (y * (1 + s_p,c) + b_p,c: per-channel means and spreads)
         # --- GS (grouping + channel shuffle) and the output projection ---
+        kernel_input="mvn",           # what the kernels convolve: "mvn" (mvn(Z_c), spec §4.1) | "adain" (AdaIN(Z_c,
+                                      # Z_s): the style's global statistics first, so with identity kernels, the
+                                      # unshuffle init and AdaIN's decoder the model starts as AdaIN)
         shuffle=True,                 # ShuffleNet channel shuffle of mvn(Z_c) over `groups` before the dynamic conv
         out_init="unshuffle",         # 1x1 conv C->C after the dynamic conv: "unshuffle" (the permutation that undoes
                                       # GS, zero bias: transform ~ mvn(Z_c) at step 0) | "lecun" (random)
@@ -224,7 +233,9 @@ class StyleKernel(StyleModel):
             raise ValueError(f"style_kernel: groups={g} must divide the {c} channels of {FEATURE_LAYER}")
         for name, value, allowed in (("tap_norm", cfg.tap_norm, ("none", "softmax")),
                                      ("out_init", cfg.out_init, ("unshuffle", "lecun")),
-                                     ("gate_input", cfg.gate_input, ("content", "mvn"))):
+                                     ("gate_input", cfg.gate_input, ("content", "mvn")),
+                                     ("kernel_input", cfg.kernel_input, ("mvn", "adain")),
+                                     ("channel_modulation", cfg.channel_modulation, ("none", "bias", "affine"))):
             if value not in allowed:
                 raise ValueError(f"style_kernel: {name}={value!r}; use one of {', '.join(map(repr, allowed))}")
         if int(cfg.identity_samples) < 0:
@@ -251,6 +262,11 @@ class StyleKernel(StyleModel):
             bias = np.zeros((g * k * k + g,), np.float32)
             bias[np.arange(g) * k * k + (k * k) // 2] = centre
             self.kernel_out.bias[...] = jnp.asarray(bias)
+        self.channel_modulation = str(cfg.channel_modulation)
+        self.modulation = nnx.data(None)
+        if self.channel_modulation != "none":  # zero init: the start is the spec's model
+            n = c * (2 if self.channel_modulation == "affine" else 1)
+            self.modulation = Conv1x1(int(cfg.kernel_hidden), n, rngs=rngs, std=0.0)
         # output projection
         self.out = Conv1x1(c, c, rngs=rngs)
         if cfg.out_init == "unshuffle":
@@ -264,6 +280,7 @@ class StyleKernel(StyleModel):
         self.groups, self.kernel_size = g, k
         self.tap_norm = str(cfg.tap_norm)
         self.shuffle = bool(cfg.shuffle)
+        self.kernel_input = str(cfg.kernel_input)
         self.gate_on_mvn = cfg.gate_input == "mvn"
         self.query_block = int(cfg.query_block)
         self.max_sample = int(cfg.max_sample)
@@ -324,15 +341,18 @@ class StyleKernel(StyleModel):
         """``[B, H, W, 3] -> [B, H/8, W/8, 512]`` relu4_1 features."""
         return self.encoder(x, (FEATURE_LAYER,))[FEATURE_LAYER]
 
-    def kernels(self, zcs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Style kernel generation: ``Z_cs [B, h, w, C]`` → ``(kernels [B, h, w, G, K²], bias [B, h, w, G])``."""
+    def kernels(self, zcs: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+        """Style kernel generation: ``Z_cs [B, h, w, C]`` → ``(kernels [B, h, w, G, K²], bias [B, h, w, G],
+        modulation)``, the last ``[B, h, w, C]`` (``"bias"``), ``[B, h, w, 2C]`` (``"affine"``: scale, then shift)
+        or ``None`` (``channel_modulation="none"``)."""
         b, h, w, _ = zcs.shape
         g, k2 = self.groups, self.kernel_size ** 2
-        raw = self.kernel_out(jax.nn.relu(self.kernel_hidden(zcs)))
+        hidden = jax.nn.relu(self.kernel_hidden(zcs))
+        raw = self.kernel_out(hidden)
         taps, bias = raw[..., : g * k2].reshape(b, h, w, g, k2), raw[..., g * k2:]
         if self.tap_norm == "softmax":
             taps = jax.nn.softmax(taps, axis=-1)
-        return taps, bias
+        return taps, bias, None if self.modulation is None else self.modulation(hidden)
 
     def align(self, fc: jax.Array, fs: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
         """SAE + CGM: ``Z_c [B, h, w, C]``, ``Z_s [B, hs, ws, C]`` → ``Z_cs [B, h, w, C]``.
@@ -353,7 +373,9 @@ class StyleKernel(StyleModel):
     def transform(self, fc: jax.Array, fs: jax.Array, alpha: float | jax.Array = 1.0, *,
                   key: jax.Array | None = None) -> jax.Array:
         """The decoder's input ``α·out + (1 − α)·Z_c``, ``[B, h, w, 512]`` float32, where
-        ``out = W_o · dynconv(GS(mvn(Z_c)); kernels(align(Z_c, Z_s)))``.
+        ``out = W_o · dynconv(GS(mvn(Z_c)); kernels(align(Z_c, Z_s)))`` (``AdaIN(Z_c, Z_s)`` in place of
+        ``mvn(Z_c)`` with ``kernel_input="adain"``), the dynamic conv's output modulated per channel first where
+        ``channel_modulation`` asks.
 
         Args:
           fc: ``[B, h, w, C]`` content relu4_1; fs: ``[B or 1, hs, ws, C]`` style relu4_1 (any size, h, w, hs, ws
@@ -363,11 +385,17 @@ class StyleKernel(StyleModel):
         fc, fs = fc.astype(jnp.float32), fs.astype(jnp.float32)
         if fs.shape[0] != fc.shape[0]:
             fs = jnp.broadcast_to(fs, (fc.shape[0], *fs.shape[1:]))
-        taps, bias = self.kernels(self.align(fc, fs, key=key))
-        x = mvn(fc)
+        taps, bias, mod = self.kernels(self.align(fc, fs, key=key))
+        x = mvn(fc) if self.kernel_input == "mvn" else adain(fc, fs)
         if self.shuffle:
             x = channel_shuffle(x, self.groups)
-        out = self.out(dynamic_conv(x, taps, bias, padding="reflect"))
+        y = dynamic_conv(x, taps, bias, padding="reflect")
+        if self.channel_modulation == "affine":
+            scale, shift = jnp.split(mod, 2, axis=-1)
+            y = y * (1.0 + scale) + shift
+        elif self.channel_modulation == "bias":
+            y = y + mod
+        out = self.out(y)
         return alpha * out + (1.0 - alpha) * fc
 
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0, *,
