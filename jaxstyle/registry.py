@@ -25,7 +25,7 @@ PRETRAINED: dict[str, tuple[str, str]] = {
     "adaattn": ("adaattn.npz", "c347f41bd4c4f3aea92928e61826ceb64409cd68204357fe868e3e94ada8399f"),  # int8
     "adain": ("adain.npz", "b8f163a7768d6fe1de59f0d33a703d52af55444e5ecc54f4e6074a39578e80f5"),
     "gnn": ("gnn.npz", "7c755038bd03e8c1b901f66a4d8910199552a7e1d8b628f368f5ae1fb88c0229"),
-    "style_kernel": ("style_kernel.npz", "3fa5b81bee525f44753a69d9245867577237f2d4ba93b4d0a75c19c570c41b29"),  # int8
+    "style_kernel": ("style_kernel.npz", "bffe59b5c36739a594459c9740e15ac1a274913d2623a37d0d8f4406039bc27b"),  # int8
     "lst": ("lst.npz", "7706010cc742d587035ec701e64f19b3a888e8253786857bddd4860e214d4edc"),  # r41; int8 weight matrices (half the float16 size)
 }
 
