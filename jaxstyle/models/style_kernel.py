@@ -72,9 +72,10 @@ def default_config() -> ml_collections.ConfigDict:
         kernel_input="mvn",           # what the kernels convolve: "mvn" (mvn(Z_c), spec §4.1) | "adain" (AdaIN(Z_c,
                                       # Z_s): the style's global statistics first, so with identity kernels, the
                                       # unshuffle init and AdaIN's decoder the model starts as AdaIN)
-        shuffle=True,                 # ShuffleNet channel shuffle of mvn(Z_c) over `groups` before the dynamic conv
+        shuffle=True,                 # ShuffleNet channel shuffle of the kernels' input over `groups` before the
+                                      # dynamic conv
         out_init="unshuffle",         # 1x1 conv C->C after the dynamic conv: "unshuffle" (the permutation that undoes
-                                      # GS, zero bias: transform ~ mvn(Z_c) at step 0) | "lecun" (random)
+                                      # GS, zero bias: transform ~ the kernels' input at step 0) | "lecun" (random)
         # --- losses (SANet's weights) ---
         content_layers=("relu4_1", "relu5_1"),  # L_c: MSE of mvn features
         style_layers=LEVELS,          # L_s: mean/std loss
