@@ -22,7 +22,7 @@ PRETRAINED_DIR = pathlib.Path(__file__).parent / "pretrained"
 #: (``jaxstyle.params.read_meta``) records its training config and step; the README gives the commands.
 PRETRAINED: dict[str, tuple[str, str]] = {
     # AdaAttN: 13.6 M parameters, so int8 (12.5 MB deflated) is its smallest export within ~1/255 of float16 (27 MB)
-    "adaattn": ("adaattn.npz", "c347f41bd4c4f3aea92928e61826ceb64409cd68204357fe868e3e94ada8399f"),  # int8
+    "adaattn": ("adaattn.npz", "7961905598ad0aa2ec8d434b6bfbcf14a82eb60dd75333e5a2fe70d5bf45fde7"),  # int8
     "adain": ("adain.npz", "b8f163a7768d6fe1de59f0d33a703d52af55444e5ecc54f4e6074a39578e80f5"),
     "gnn": ("gnn.npz", "7c755038bd03e8c1b901f66a4d8910199552a7e1d8b628f368f5ae1fb88c0229"),
     "style_kernel": ("style_kernel.npz", "bffe59b5c36739a594459c9740e15ac1a274913d2623a37d0d8f4406039bc27b"),  # int8
