@@ -111,7 +111,15 @@ def test_blocked_attention_equals_dense_and_style_cap(model):
     np.testing.assert_array_equal(sub, capped.transform(fc, fs))  # fixed seed: deterministic
 
 
-def test_bfloat16_train_step_traces_once_updates_every_parameter_and_losses_fall(model, crops):
+@pytest.mark.parametrize("setting", ["shipped", pytest.param("spec", marks=pytest.mark.slow)])
+def test_bfloat16_train_step_traces_once_updates_every_parameter_and_losses_fall(vgg, model, crops, setting):
+    """The shipped model's setting (the cpu config's: AdaIN input, per-channel modulation) and the spec's."""
+    if setting == "shipped":
+        cfg = sk.default_config()
+        cpu = style_kernel_config.get_config("cpu").model
+        cfg.update(kernel_input=cpu.kernel_input, channel_modulation=cpu.channel_modulation,
+                   kernel_init_std=cpu.kernel_init_std)
+        model = sk.build(cfg, rngs=nnx.Rngs(0), encoder=vgg)
     moved, losses, metrics, state, traces = run_train_steps(model, *crops, 10,  # Adam 1e-4 (the paper lr)
                                                             compute_dtype="bfloat16")
     assert all(moved.values()), moved
